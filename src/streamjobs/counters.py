@@ -1,0 +1,47 @@
+"""Hadoop-style counters: groups of named integers, saved as ``_COUNTERS.json``.
+
+Every engine reports the same schema, so runs can be compared across engines::
+
+    {"records": {"read": N, "written": N, "bad": N, "blank": N},
+     "bad_records": {"invalid_json": N, ...}}
+
+``records.read`` counts every line read (blank and bad ones included).
+"""
+
+from __future__ import annotations
+
+import json
+
+COUNTERS_FILE = "_COUNTERS.json"
+RECORDS = "records"
+BAD_RECORDS = "bad_records"
+
+
+def new_counters() -> dict[str, dict[str, int]]:
+    return {RECORDS: {"read": 0, "written": 0, "bad": 0, "blank": 0}, BAD_RECORDS: {}}
+
+
+def add_counters(total: dict, other: dict) -> dict:
+    """Add ``other`` into ``total`` group by group (in place) and return ``total``."""
+    for group, names in other.items():
+        into = total.setdefault(group, {})
+        for name, value in names.items():
+            into[name] = into.get(name, 0) + value
+    return total
+
+
+def chunk_counters(result) -> dict:
+    """The counters of one ``records.ChunkResult``."""
+    counters = new_counters()
+    records = counters[RECORDS]
+    records["read"] = result.read
+    records["written"] = len(result.output)
+    records["blank"] = result.blank
+    records["bad"] = len(result.bad)
+    for bad in result.bad:
+        counters[BAD_RECORDS][bad.reason] = counters[BAD_RECORDS].get(bad.reason, 0) + 1
+    return counters
+
+
+def dumps(counters: dict) -> str:
+    return json.dumps(counters, indent=2, sort_keys=True) + "\n"

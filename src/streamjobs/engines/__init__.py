@@ -1,0 +1,24 @@
+"""Engines run a job's line mapper over its input and publish its output.
+
+An engine is a class with ``run(job) -> counters``. They are imported lazily by name, so
+the local engine never pays for Hadoop's, Spark's or boto3's imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+ENGINES = {
+    "local": "streamjobs.engines.local:LocalEngine",
+}
+
+
+def get_engine(name: str):
+    """The engine class registered under ``name`` (see ``ENGINES``)."""
+    try:
+        target = ENGINES[name]
+    except KeyError:
+        known = ", ".join(sorted(ENGINES))
+        raise ValueError(f"unknown engine {name!r}; known engines: {known}") from None
+    module_name, _, class_name = target.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)

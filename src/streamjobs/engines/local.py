@@ -1,0 +1,271 @@
+"""The embedded default engine: every core of this machine, no cluster.
+
+Input splits (byte ranges of large files, whole compressed files) go to worker processes;
+each writes ``part-NNNNN`` for its split into a staging directory, plus quarantined lines
+under ``_quarantine/``. When all succeed and the bad-record limit holds, ``_COUNTERS.json``
+and ``_SUCCESS`` are written and the directory is renamed into place. On any failure or
+interruption nothing is published and the staging directory is removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+
+from streamjobs import counters as counters_mod
+from streamjobs.inputs import LongLine, Split, list_input_files, plan_splits, read_split
+from streamjobs.paths import LocalPublisher, local_path
+from streamjobs.records import (
+    DEFAULT_MAX_LINE_BYTES,
+    LINE_TOO_LONG,
+    BadLine,
+    ChunkResult,
+)
+
+logger = logging.getLogger("luigi-interface")
+
+QUARANTINE_DIR = "_quarantine"
+EXAMPLES_KEPT = 5
+
+
+class TooManyBadRecords(Exception):
+    """The bad-record limit was passed; the message gives the count and examples."""
+
+
+class Interrupted(Exception):
+    """SIGTERM arrived during a run."""
+
+
+@dataclass
+class SplitReport:
+    """What a worker sends back for one split."""
+
+    counters: dict
+    examples: list[str]
+    size: int
+
+
+def part_name(index: int) -> str:
+    return f"part-{index:05d}"
+
+
+def map_split(mapper, split: Split, directory: str, index: int, max_line_bytes: int):
+    """Run ``mapper`` over one split into ``directory/part-NNNNN``; a SplitReport."""
+    totals = counters_mod.new_counters()
+    examples: list[str] = []
+    quarantine = None
+    try:
+        with open(os.path.join(directory, part_name(index)), "wb") as out:
+            for item in read_split(split, max_line_bytes=max_line_bytes):
+                if isinstance(item, LongLine):
+                    bad = BadLine(
+                        split.path,
+                        item.offset,
+                        item.line,
+                        LINE_TOO_LONG,
+                        f"{item.length} bytes, over the {max_line_bytes}-byte limit",
+                        item.prefix,
+                    )
+                    result = ChunkResult(read=1, bad=[bad])
+                else:
+                    result = mapper.map_chunk(item.data, split.path, item.offset, item.first_line)
+                out.writelines(result.output)
+                if result.bad:
+                    if quarantine is None:
+                        quarantine = _open_quarantine(directory, index)
+                    for bad in result.bad:
+                        quarantine.write(bad.to_json() + b"\n")
+                        if len(examples) < EXAMPLES_KEPT:
+                            examples.append(describe_bad_line(bad))
+                counters_mod.add_counters(totals, counters_mod.chunk_counters(result))
+    finally:
+        if quarantine is not None:
+            quarantine.close()
+    return SplitReport(totals, examples, split.size)
+
+
+def _open_quarantine(directory: str, index: int):
+    path = os.path.join(directory, QUARANTINE_DIR)
+    os.makedirs(path, exist_ok=True)
+    return open(os.path.join(path, part_name(index) + ".jsonl"), "wb")
+
+
+def describe_bad_line(bad: BadLine) -> str:
+    where = f"{bad.source}:{bad.line}" if bad.line is not None else f"{bad.source}@{bad.offset}"
+    return f"{where}: {bad.reason}"
+
+
+class LocalEngine:
+    """Runs a job's mapper over its input splits in worker processes on this machine."""
+
+    def __init__(
+        self,
+        processes: int = 0,
+        split_bytes: int = 64 << 20,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        progress: bool | None = None,
+    ):
+        self.processes = processes or os.cpu_count() or 1
+        self.split_bytes = split_bytes
+        self.max_line_bytes = max_line_bytes
+        self.progress = sys.stderr.isatty() if progress is None else progress
+
+    @classmethod
+    def from_job(cls, job) -> LocalEngine:
+        from streamjobs.config import streaming
+
+        settings = streaming()
+        return cls(
+            processes=job.processes or settings.processes, split_bytes=settings.split_mb << 20
+        )
+
+    def run(self, job) -> dict:
+        """Run ``job`` (a StreamingJobTask) and publish its output; its counters."""
+        return self.run_mapper(
+            job.line_mapper(), job.input_path, job.output_path, job.max_bad_records
+        )
+
+    def run_mapper(self, mapper, input_path: str, output_path: str, max_bad_records=None):
+        files = list_input_files(local_path(input_path))
+        splits = plan_splits(files, self.split_bytes)
+        publisher = LocalPublisher(output_path)
+        staging = publisher.begin()
+        try:
+            with _sigterm_raises():
+                totals, examples = self._map_all(mapper, splits, staging, max_bad_records)
+            with open(os.path.join(staging, counters_mod.COUNTERS_FILE), "w") as out:
+                out.write(counters_mod.dumps(totals))
+            publisher.publish()
+        except BaseException:
+            publisher.abort()
+            raise
+        records = totals[counters_mod.RECORDS]
+        logger.info(
+            "streamjobs: %d lines read, %d written, %d bad, %d blank -> %s",
+            records["read"],
+            records["written"],
+            records["bad"],
+            records["blank"],
+            publisher.final,
+        )
+        if examples:
+            logger.warning("streamjobs: bad records, first of them: %s", "; ".join(examples))
+        return totals
+
+    def run_file(self, mapper, input_file: str, output_file: str, max_bad_records=None):
+        """One file into one file, in this process; side files under ``_quarantine/`` and
+        ``_counters/`` beside it. The output file is renamed into place last."""
+        (path,) = list_input_files(local_path(input_file))
+        output_file = os.path.abspath(local_path(output_file))
+        directory, name = os.path.split(output_file)
+        publisher = LocalPublisher(output_file)
+        staging = publisher.begin()
+        try:
+            split = Split(path, 0, None, os.path.getsize(path))
+            with _sigterm_raises():
+                totals, _ = self._map_all(mapper, [split], staging, max_bad_records)
+            quarantined = os.path.join(staging, QUARANTINE_DIR, part_name(0) + ".jsonl")
+            if os.path.exists(quarantined):
+                os.makedirs(os.path.join(directory, QUARANTINE_DIR), exist_ok=True)
+                os.replace(quarantined, os.path.join(directory, QUARANTINE_DIR, name + ".jsonl"))
+            os.makedirs(os.path.join(directory, "_counters"), exist_ok=True)
+            with open(os.path.join(directory, "_counters", name + ".json"), "w") as out:
+                out.write(counters_mod.dumps(totals))
+            os.replace(os.path.join(staging, part_name(0)), output_file)
+        finally:
+            publisher.abort()
+        return totals
+
+    def _map_all(self, mapper, splits, staging, max_bad_records):
+        totals = counters_mod.new_counters()
+        examples: list[str] = []
+        progress = _progress_bar(sum(split.size for split in splits), self.progress)
+
+        def account(report: SplitReport):
+            counters_mod.add_counters(totals, report.counters)
+            examples.extend(report.examples[: EXAMPLES_KEPT - len(examples)])
+            progress.update(report.size)
+            bad = totals[counters_mod.RECORDS]["bad"]
+            if max_bad_records is not None and bad > max_bad_records:
+                raise TooManyBadRecords(
+                    f"{bad} bad records, more than --max-bad-records {max_bad_records}; "
+                    f"nothing was published. First of them: {'; '.join(examples)}"
+                )
+
+        args = [(mapper, split, staging, i, self.max_line_bytes) for i, split in enumerate(splits)]
+        try:
+            if self.processes == 1 or len(splits) == 1:
+                for arg in args:
+                    account(map_split(*arg))
+            else:
+                self._map_in_pool(args, account)
+        finally:
+            progress.close()
+        return totals, examples
+
+    def _map_in_pool(self, args, account):
+        # fork: workers start in milliseconds and inherit the imported job code.
+        context = multiprocessing.get_context("fork")
+        workers = min(self.processes, len(args))
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
+            pending = {pool.submit(map_split, *arg) for arg in args}
+            try:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        # A worker killed by a signal surfaces here as BrokenProcessPool.
+                        account(future.result())
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                for process in list(pool._processes.values()):  # stop running splits now
+                    process.terminate()
+                raise
+
+
+def _init_worker():
+    # The parent owns interruption: it terminates workers on Ctrl-C or SIGTERM and cleans up.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+class _sigterm_raises:
+    """Turn SIGTERM into an exception for the duration of a run, so cleanup runs."""
+
+    def __enter__(self):
+        self.previous = None
+        try:
+            self.previous = signal.signal(signal.SIGTERM, self._raise)
+        except ValueError:  # not the main thread: leave signals alone
+            pass
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise Interrupted("interrupted by SIGTERM; nothing was published")
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+        return False
+
+
+class _NoProgress:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress_bar(total: int, enabled: bool):
+    if not enabled:
+        return _NoProgress()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, desc="streamjobs", leave=False)

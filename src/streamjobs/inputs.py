@@ -1,0 +1,231 @@
+"""Input files, their splits, and reading a split as chunks of whole lines.
+
+Splits follow Hadoop's rules so every engine sees the same lines: an uncompressed file is
+cut into byte ranges; a line belongs to the split in which it starts (a split skips the
+partial line it begins in and reads past its end to finish its last line); a compressed
+file (``.gz``, ``.bz2``) is one split, decompressed on the fly.
+"""
+
+from __future__ import annotations
+
+import bz2
+import glob
+import gzip
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from streamjobs.records import DEFAULT_MAX_LINE_BYTES
+
+COMPRESSED_OPENERS = {".gz": gzip.open, ".bz2": bz2.open}
+CHUNK_BYTES = 4 << 20
+_GLOB_CHARS = "*?["
+
+
+class InputError(Exception):
+    """An input path that cannot be read as the job's input; the message names it."""
+
+
+def is_hidden(name: str) -> bool:
+    """Hadoop skips files whose names start with ``_`` or ``.`` (markers, temp files)."""
+    return name.startswith(("_", "."))
+
+
+def is_compressed(path: str) -> bool:
+    return os.path.splitext(path)[1] in COMPRESSED_OPENERS
+
+
+def list_input_files(path: str) -> list[str]:
+    """The files an input path names: a file, a directory's visible files, or a glob."""
+    if any(char in path for char in _GLOB_CHARS):
+        matches = sorted(glob.glob(path))
+        if not matches:
+            raise InputError(f"input path matches no files: {path}")
+        files: list[str] = []
+        for match in matches:
+            files.extend(_files_of(match))
+    elif os.path.exists(path):
+        files = _files_of(path)
+    else:
+        raise InputError(f"input path does not exist: {path}")
+    if not files:
+        raise InputError(f"input path has no input files: {path}")
+    for file in files:
+        if not os.access(file, os.R_OK):
+            raise InputError(f"input file is not readable: {file}")
+    return files
+
+
+def _files_of(path: str) -> list[str]:
+    if not os.path.isdir(path):
+        return [path]
+    files = []
+    for name in sorted(os.listdir(path)):
+        full = os.path.join(path, name)
+        if is_hidden(name):
+            continue
+        if os.path.isdir(full):
+            # Hadoop refuses nested directories too; skipping them would lose their records.
+            raise InputError(f"input directory holds a directory, not a file: {full}")
+        files.append(full)
+    return files
+
+
+def input_exists(path: str) -> bool:
+    if any(char in path for char in _GLOB_CHARS):
+        return bool(glob.glob(path))
+    return os.path.exists(path)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Lines of ``path`` that start in bytes [start, end); end None: to the end."""
+
+    path: str
+    start: int = 0
+    end: int | None = None
+    size: int = 0  # bytes this split covers, for progress
+
+
+def plan_splits(files: list[str], split_bytes: int) -> list[Split]:
+    """Cut files into splits of at most ``split_bytes`` (compressed files stay whole)."""
+    splits = []
+    for path in files:
+        size = os.path.getsize(path)
+        if is_compressed(path) or size <= split_bytes:
+            splits.append(Split(path, 0, None, size))
+            continue
+        for start in range(0, size, split_bytes):
+            end = min(start + split_bytes, size)
+            splits.append(Split(path, start, None if end == size else end, end - start))
+    return splits
+
+
+@dataclass
+class LongLine:
+    """A line cut off at the length limit: where it started, its length, its first bytes."""
+
+    offset: int
+    line: int | None
+    length: int
+    prefix: bytes
+
+
+@dataclass
+class Chunk:
+    """Whole lines (each ends in a newline but perhaps the file's last) and where from."""
+
+    data: bytes
+    offset: int
+    first_line: int | None  # number of the chunk's first line, when the split starts the file
+
+
+def open_binary(path: str):
+    opener = COMPRESSED_OPENERS.get(os.path.splitext(path)[1], open)
+    return opener(path, "rb")
+
+
+def read_split(
+    split: Split,
+    chunk_bytes: int = CHUNK_BYTES,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    opener=open_binary,
+) -> Iterator[Chunk | LongLine]:
+    """Yield the split's lines as Chunks, and a LongLine for each line over the limit."""
+    with opener(split.path) as stream:
+        yield from _read_lines(stream, split.start, split.end, chunk_bytes, max_line_bytes)
+
+
+def _read_lines(stream, start, end, chunk_bytes, max_line_bytes):
+    position = start  # offset of the first byte not yet yielded
+    line_number = 1 if start == 0 else None
+    pending = b""
+    if start > 0:
+        # Seek one byte early: if that byte ends a line, the split begins on a fresh line.
+        stream.seek(start - 1)
+        skipped, pending = _skip_line(stream, b"", chunk_bytes)
+        if pending is None:
+            return
+        position = start - 1 + skipped + 1
+    while end is None or position < end:
+        block = stream.read(chunk_bytes)
+        buffer = pending + block if pending else block
+        if not buffer:
+            return
+        cut, last = -1, False
+        if end is not None and position + len(buffer) >= end:
+            # The line holding byte end-1 is this split's last; later ones are the next's.
+            cut = buffer.find(b"\n", end - 1 - position)
+            last = cut != -1
+        if cut == -1:
+            cut = buffer.rfind(b"\n")
+        if not block and not last:
+            cut, last = len(buffer) - 1, True  # end of file: the last line may lack "\n"
+        if cut == -1:
+            pending = buffer
+            if len(pending) > max_line_bytes:
+                length, rest = _skip_line(stream, pending, chunk_bytes)
+                yield LongLine(position, line_number, length, pending[:4096])
+                if rest is None:
+                    return
+                position += length + 1
+                if line_number is not None:
+                    line_number += 1
+                pending = rest
+            continue
+        chunk, pending = buffer[: cut + 1], buffer[cut + 1 :]
+        if _has_long_line(chunk, max_line_bytes):
+            yield from _split_out_long(chunk, position, line_number, max_line_bytes)
+        else:
+            yield Chunk(chunk, position, line_number)
+        if line_number is not None:
+            line_number += chunk.count(b"\n")
+        position += len(chunk)
+        if last:
+            return
+
+
+def _skip_line(stream, head: bytes, chunk_bytes: int) -> tuple[int, bytes | None]:
+    """Consume a line that begins with ``head`` up to its newline.
+
+    Returns the line's length (newline excluded) and the bytes read past the newline, or
+    None for those when the file ended first. Never seeks: compressed streams cannot.
+    """
+    length = len(head)
+    while True:
+        block = stream.read(chunk_bytes)
+        if not block:
+            return length, None
+        found = block.find(b"\n")
+        if found != -1:
+            return length + found, block[found + 1 :]
+        length += len(block)
+
+
+def _has_long_line(chunk: bytes, max_line_bytes: int) -> bool:
+    # Cheap test first: a chunk no longer than the limit cannot hold a long line.
+    if len(chunk) <= max_line_bytes:
+        return False
+    return any(len(line) > max_line_bytes for line in chunk.split(b"\n"))
+
+
+def _split_out_long(chunk, position, line_number, max_line_bytes):
+    """Yield runs of normal lines as Chunks and each over-long line as a LongLine."""
+    run_start, run_line = 0, line_number
+    start = 0
+    lines = chunk.split(b"\n")
+    if chunk.endswith(b"\n"):
+        lines.pop()
+    for line in lines:
+        if len(line) > max_line_bytes:
+            if start > run_start:
+                yield Chunk(chunk[run_start:start], position + run_start, run_line)
+            yield LongLine(position + start, line_number, len(line), line[:4096])
+            run_start, run_line = start + len(line) + 1, None
+        start += len(line) + 1
+        if line_number is not None:
+            line_number += 1
+        if run_line is None and line_number is not None:
+            run_line = line_number
+    if start > run_start:
+        yield Chunk(chunk[run_start:start], position + run_start, run_line)

@@ -1,0 +1,137 @@
+"""The Luigi tasks a job subclasses: a job names its line mapper, an engine runs it.
+
+A job is a ``StreamingJobTask`` (the whole input into one output directory, on any
+engine) or a ``StreamingFileTask`` (one file into one file, in the task's own process,
+for Luigi's ``--workers`` to run side by side). Either way the job defines only
+``line_mapper()``; everything else (inputs, splits, engines, publishing) lives here and
+in the engines.
+"""
+
+from __future__ import annotations
+
+import os
+
+import luigi
+
+from streamjobs.config import apply_retcode_defaults, streaming
+from streamjobs.engines import get_engine
+from streamjobs.inputs import is_compressed, list_input_files
+from streamjobs.paths import LocalInput, LocalOutputDirectory, local_path
+
+apply_retcode_defaults()
+
+
+class InputData(luigi.ExternalTask):
+    """Input that exists before the job runs (the post's ``InData``)."""
+
+    path = luigi.Parameter()
+
+    def output(self):
+        return LocalInput(self.path)
+
+
+class StreamingJobTask(luigi.Task):
+    """A map-only job over every line of ``input_path``, written to ``output_path``.
+
+    Subclasses define ``line_mapper()``, returning a picklable object with
+    ``map_chunk(chunk, source, offset, first_line) -> records.ChunkResult``.
+    """
+
+    input_path = luigi.Parameter(
+        default="data", description="A directory, file or glob of input lines."
+    )
+    output_path = luigi.Parameter(
+        default="out", description="Output directory: part-NNNNN files and _SUCCESS."
+    )
+    engine = luigi.OptionalParameter(
+        default=None,
+        significant=False,
+        description="Engine to run on (default: [streaming] engine in client.cfg, or local).",
+    )
+    max_bad_records = luigi.OptionalIntParameter(
+        default=None,
+        significant=False,
+        description="Fail, publishing nothing, when more lines than this are bad.",
+    )
+    processes = luigi.IntParameter(
+        default=0,
+        significant=False,
+        description="Local engine worker processes (default: [streaming] processes, or cores).",
+    )
+
+    def line_mapper(self):
+        raise NotImplementedError(f"{type(self).__name__} must define line_mapper()")
+
+    @property
+    def engine_name(self) -> str:
+        return self.engine or streaming().engine
+
+    @property
+    def split_mb(self) -> int:
+        return streaming().split_mb
+
+    def requires(self):
+        return InputData(path=self.input_path)
+
+    def output(self):
+        return LocalOutputDirectory(local_path(self.output_path))
+
+    def run(self):
+        engine = get_engine(self.engine_name)
+        engine.from_job(self).run(self)
+
+
+class StreamingFileTask(luigi.Task):
+    """A job over one input file into one output file, run inside the task's process."""
+
+    input_file = luigi.Parameter(description="The input file.")
+    output_file = luigi.Parameter(description="The output file, published atomically.")
+    max_bad_records = luigi.OptionalIntParameter(default=None, significant=False)
+
+    def line_mapper(self):
+        raise NotImplementedError(f"{type(self).__name__} must define line_mapper()")
+
+    def requires(self):
+        return InputData(path=self.input_file)
+
+    def output(self):
+        return luigi.LocalTarget(self.output_file)
+
+    def run(self):
+        from streamjobs.engines.local import LocalEngine
+
+        LocalEngine(processes=1).run_file(
+            self.line_mapper(), self.input_file, self.output_file, self.max_bad_records
+        )
+
+
+def output_name(input_file: str) -> str:
+    """The output file name for an input file: its name without a compression suffix."""
+    name = os.path.basename(input_file)
+    return os.path.splitext(name)[0] if is_compressed(name) else name
+
+
+class EachFileTask(luigi.WrapperTask):
+    """One ``file_task`` per input file, each writing one file into ``output_path``.
+
+    Extra parameters of ``file_task`` (a threshold, say) are passed on by name.
+    """
+
+    input_path = luigi.Parameter(default="data", description="A directory, file or glob.")
+    output_path = luigi.Parameter(default="out", description="Directory for output files.")
+
+    file_task: type[StreamingFileTask] = StreamingFileTask
+
+    def requires(self):
+        shared = {
+            name: getattr(self, name)
+            for name, _ in self.get_params()
+            if name not in ("input_path", "output_path")
+            and name in dict(self.file_task.get_params())
+        }
+        for path in list_input_files(local_path(self.input_path)):
+            yield self.file_task(
+                input_file=path,
+                output_file=os.path.join(self.output_path, output_name(path)),
+                **shared,
+            )
