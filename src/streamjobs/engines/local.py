@@ -136,7 +136,7 @@ class LocalEngine:
         publisher = LocalPublisher(output_path)
         staging = publisher.begin()
         try:
-            with _sigterm_raises():
+            with _SigtermRaises():
                 totals, examples = self._map_all(mapper, splits, staging, max_bad_records)
             with open(os.path.join(staging, counters_mod.COUNTERS_FILE), "w") as out:
                 out.write(counters_mod.dumps(totals))
@@ -167,7 +167,7 @@ class LocalEngine:
         staging = publisher.begin()
         try:
             split = Split(path, 0, None, os.path.getsize(path))
-            with _sigterm_raises():
+            with _SigtermRaises():
                 totals, _ = self._map_all(mapper, [split], staging, max_bad_records)
             quarantined = os.path.join(staging, QUARANTINE_DIR, part_name(0) + ".jsonl")
             if os.path.exists(quarantined):
@@ -234,7 +234,7 @@ def _init_worker():
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-class _sigterm_raises:
+class _SigtermRaises:
     """Turn SIGTERM into an exception for the duration of a run, so cleanup runs."""
 
     def __enter__(self):
