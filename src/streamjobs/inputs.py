@@ -133,10 +133,17 @@ def read_split(
 ) -> Iterator[Chunk | LongLine]:
     """Yield the split's lines as Chunks, and a LongLine for each line over the limit."""
     with opener(split.path) as stream:
-        yield from _read_lines(stream, split.start, split.end, chunk_bytes, max_line_bytes)
+        yield from read_lines(stream, split.start, split.end, chunk_bytes, max_line_bytes)
 
 
-def _read_lines(stream, start, end, chunk_bytes, max_line_bytes):
+def read_lines(
+    stream,
+    start: int = 0,
+    end: int | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> Iterator[Chunk | LongLine]:
+    """Whole lines of ``stream`` that start in bytes [start, end), as in ``read_split``."""
     position = start  # offset of the first byte not yet yielded
     line_number = 1 if start == 0 else None
     pending = b""
