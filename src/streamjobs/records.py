@@ -96,6 +96,8 @@ def parse_object(raw: bytes) -> dict:
     """
     try:
         obj = msgspec.json.decode(raw)
+    except UnicodeDecodeError as exc:
+        raise BadRecord(INVALID_UTF8, str(exc)) from None
     except msgspec.DecodeError:
         # msgspec refuses a few things json accepts (lone surrogates); json decides.
         try:
