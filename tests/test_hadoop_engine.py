@@ -20,8 +20,9 @@ import venv
 from importlib import metadata
 
 import pytest
-from conftest import ROOT, run_luigi
-from oracle import canonical, expected
+
+from tests.conftest import ROOT, run_luigi
+from tests.oracle import canonical, expected
 
 STANDIN = os.path.join(ROOT, "tests", "hadoop_standin", "hadoop")
 FIXTURES = os.path.join(ROOT, "tests", "hadoop_fixtures")
