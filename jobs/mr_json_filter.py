@@ -51,6 +51,30 @@ class MRJsonFilter(MRJob):
             help="keep records whose index + total is above this (default: %(default)s)",
         )
 
+    def run_job(self) -> None:
+        """Run the job; a local ``-o`` directory is published whole or not at all.
+
+        mrjob's inline and local runners write part files straight into ``-o``: they are
+        staged beside it instead and renamed into place with ``_SUCCESS``, as every
+        other engine publishes. (On Hadoop and EMR the cluster's output committer does
+        this.)
+        """
+        output_dir = self.options.output_dir
+        if self.options.runner not in ("inline", "local") or not output_dir:
+            super().run_job()
+            return
+        # Imported here, not on cluster nodes, where each map task would pay for Luigi.
+        from streamjobs.paths import LocalPublisher
+
+        publisher = LocalPublisher(output_dir)
+        self.options.output_dir = publisher.begin()
+        try:
+            super().run_job()
+        except BaseException:
+            publisher.abort()
+            raise
+        publisher.publish()
+
     def mapper_raw(self, input_path: str, input_uri: str):
         """Map the file at ``input_path`` (a local copy of ``input_uri``)."""
         mapper = ThresholdFilter(self.options.threshold)
