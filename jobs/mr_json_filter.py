@@ -106,13 +106,21 @@ def _interrupt_on_sigterm(signum, frame):
     only, and a killed submission would otherwise leave the cluster running (and billing).
     Later SIGTERMs are ignored so that they cannot cut that clean-up short."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise KeyboardInterrupt(signum)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The command line: mrjob's, with SIGTERM handled as Ctrl-C."""
+    """The command line: mrjob's, with SIGTERM handled as Ctrl-C.
+
+    An interrupted run exits with 128 + the signal's number, as a shell reports it.
+    """
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
-    MRJsonFilter(sys.argv[1:] if argv is None else argv).execute()
+    try:
+        MRJsonFilter(sys.argv[1:] if argv is None else argv).execute()
+    except KeyboardInterrupt as interrupt:
+        signum = interrupt.args[0] if interrupt.args else signal.SIGINT
+        print(f"mr_json_filter: interrupted by {signal.Signals(signum).name}", file=sys.stderr)
+        sys.exit(128 + signum)
 
 
 if __name__ == "__main__":
