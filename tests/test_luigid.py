@@ -8,12 +8,12 @@ import os
 import struct
 
 import pytest
-from conftest import run_luigi
-from oracle import expected
 
 from streamjobs.generate import write_file
 from streamjobs.tools.local_luigid import LocalLuigid
 from streamjobs.tools.screenshot_luigid import VISUALISER, take_screenshot
+from tests.conftest import run_luigi
+from tests.oracle import expected
 
 BAD_AND_CRLF = (
     b'{"index": 1.5, "total": 1}\r\n'

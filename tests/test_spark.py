@@ -13,13 +13,13 @@ import sys
 
 import luigi.configuration
 import pytest
-from conftest import run_luigi
-from oracle import canonical, expected
 
 from streamjobs.engines.local import LocalEngine
 from streamjobs.engines.spark import SparkSubmission
 from streamjobs.generate import write_file
 from streamjobs.records import ThresholdFilter
+from tests.conftest import run_luigi
+from tests.oracle import canonical, expected
 
 # Small splits, so that the large files span several Spark tasks and lines cross splits.
 # No web UI and a quick-starting driver JVM: these runs are short (a third less time here).
