@@ -13,12 +13,13 @@ import uuid
 
 import luigi
 
+from streamjobs.errors import JobError
 from streamjobs.inputs import input_exists
 
 SUCCESS_FILE = "_SUCCESS"
 
 
-class OutputError(Exception):
+class OutputError(JobError):
     """An output location that cannot be written; the message names it."""
 
 

@@ -96,8 +96,9 @@ def parse_object(raw: bytes) -> dict:
     """
     try:
         obj = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        # msgspec refuses a few things json accepts (lone surrogates); json decides.
+    except (msgspec.DecodeError, RecursionError):
+        # msgspec refuses a few things json accepts (lone surrogates); json decides. Both
+        # raise RecursionError on deeply nested values: a bad record, never a crash.
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -250,7 +251,7 @@ class ThresholdFilter:
             return None
         try:
             records = _decode_lines_index_total(body)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             return None
         if len(records) != lines:
             return None
