@@ -96,9 +96,10 @@ def parse_object(raw: bytes) -> dict:
     """
     try:
         obj = msgspec.json.decode(raw)
-    except (msgspec.DecodeError, RecursionError):
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         # msgspec refuses a few things json accepts (lone surrogates); json decides. Both
-        # raise RecursionError on deeply nested values: a bad record, never a crash.
+        # raise RecursionError on deeply nested values, and msgspec UnicodeDecodeError on
+        # invalid UTF-8 in a string: bad records, never a crash.
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
