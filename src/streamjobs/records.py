@@ -171,7 +171,8 @@ class BadLine:
     line: int | None  # 1-based line number, when the reader knows it
     reason: str
     detail: str
-    text: bytes
+    text: bytes  # the line, or only its first bytes when it was too long to read whole
+    length: int | None = None  # the line's length in bytes, when ``text`` is a prefix
 
     def to_json(self) -> bytes:
         entry = {"source": self.source, "offset": self.offset}
@@ -180,7 +181,7 @@ class BadLine:
         entry.update(
             reason=self.reason,
             detail=self.detail,
-            length=len(self.text),
+            length=len(self.text) if self.length is None else self.length,
             text=self.text[:QUARANTINE_TEXT_BYTES].decode("utf-8", "backslashreplace"),
         )
         return json.dumps(entry, ensure_ascii=False).encode("utf-8", "backslashreplace")
@@ -306,5 +307,5 @@ class ThresholdFilter:
     def too_long(self, source: str, offset: int, line: int | None, prefix: bytes, length: int):
         """A BadLine for a line the reader cut off at the line-length limit."""
         return BadLine(
-            source, offset, line, LINE_TOO_LONG, f"{length} bytes, over the limit", prefix
+            source, offset, line, LINE_TOO_LONG, f"{length} bytes, over the limit", prefix, length
         )

@@ -85,6 +85,7 @@ def map_split(mapper, split: Split, directory: str, index: int, max_line_bytes: 
                         LINE_TOO_LONG,
                         f"{item.length} bytes, over the {max_line_bytes}-byte limit",
                         item.prefix,
+                        item.length,
                     )
                     result = ChunkResult(read=1, bad=[bad])
                 else:
