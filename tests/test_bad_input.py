@@ -8,11 +8,10 @@ import gzip
 import json
 import os
 
-from conftest import run_luigi
-from oracle import canonical, expected
-
 from streamjobs.engines.local import LocalEngine
 from streamjobs.records import DEFAULT_MAX_LINE_BYTES, ThresholdFilter
+from tests.conftest import run_luigi
+from tests.oracle import canonical, expected
 
 GOOD = [
     b'{"index": 1.5, "total": 0.9}',

@@ -14,8 +14,8 @@ import subprocess
 import sys
 import time
 
-from conftest import luigi_env
-from oracle import canonical, expected
+from tests.conftest import luigi_env
+from tests.oracle import canonical, expected
 
 # Non-ASCII text sends every chunk down the exact line-by-line path: slow enough (a few
 # seconds on two cores) that a run can be caught mid-way. A third of the records pass.

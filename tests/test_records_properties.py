@@ -10,10 +10,10 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oracle import canonical, classify, expected
 
 from streamjobs.counters import chunk_counters
 from streamjobs.records import REASONS, BadRecord, ThresholdFilter, map_line
+from tests.oracle import canonical, classify, expected
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -8,11 +8,10 @@ import gzip
 import json
 import os
 
-from conftest import run_luigi
-from oracle import canonical, expected
-from test_bad_input import BAD
-
 from streamjobs.records import DEFAULT_MAX_LINE_BYTES
+from tests.conftest import run_luigi
+from tests.oracle import canonical, expected
+from tests.test_bad_input import BAD
 
 UNUSUAL_GOOD = [
     b'   {"index": 1, "total": 1}\t',  # white space around

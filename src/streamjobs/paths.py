@@ -18,6 +18,9 @@ from streamjobs.inputs import input_exists
 
 SUCCESS_FILE = "_SUCCESS"
 
+# Engines whose paths are on a cluster's file systems rather than this machine's.
+CLUSTER_ENGINES = frozenset({"hadoop"})
+
 
 class OutputError(JobError):
     """An output location that cannot be written; the message names it."""
@@ -27,6 +30,28 @@ def scheme(path: str) -> str:
     """``s3``, ``hdfs``, ``file`` or ``""`` (a bare path)."""
     head, sep, _ = path.partition("://")
     return head.lower() if sep else ""
+
+
+def input_target(path: str, engine: str) -> luigi.Target:
+    """The Luigi target for an input path as ``engine`` reads it.
+
+    The Hadoop engine reads the cluster's file systems (see ``cluster_paths``); every
+    other engine reads this machine's.
+    """
+    if engine in CLUSTER_ENGINES:
+        from streamjobs.cluster_paths import cluster_input
+
+        return cluster_input(path)
+    return LocalInput(path)
+
+
+def output_target(path: str, engine: str) -> luigi.Target:
+    """The Luigi target for an output directory as ``engine`` writes it."""
+    if engine in CLUSTER_ENGINES:
+        from streamjobs.cluster_paths import cluster_output
+
+        return cluster_output(path)
+    return LocalOutputDirectory(local_path(path))
 
 
 def local_path(path: str) -> str:

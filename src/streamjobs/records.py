@@ -96,10 +96,11 @@ def parse_object(raw: bytes) -> dict:
     """
     try:
         obj = msgspec.json.decode(raw)
-    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+    except UnicodeDecodeError as exc:
+        raise BadRecord(INVALID_UTF8, str(exc)) from None
+    except (msgspec.DecodeError, RecursionError):
         # msgspec refuses a few things json accepts (lone surrogates); json decides. Both
-        # raise RecursionError on deeply nested values, and msgspec UnicodeDecodeError on
-        # invalid UTF-8 in a string: bad records, never a crash.
+        # raise RecursionError on deeply nested values: a bad record, never a crash.
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -18,7 +18,7 @@ from streamjobs.config import apply_retcode_defaults, streaming
 from streamjobs.engines import get_engine
 from streamjobs.errors import JobError
 from streamjobs.inputs import InputError, input_exists, is_compressed, list_input_files
-from streamjobs.paths import LocalInput, LocalOutputDirectory, local_path
+from streamjobs.paths import input_target, local_path, output_target
 
 apply_retcode_defaults()
 
@@ -55,9 +55,12 @@ class InputData(luigi.ExternalTask):
     """Input that exists before the job runs (the post's ``InData``)."""
 
     path = luigi.Parameter()
+    engine = luigi.Parameter(
+        default="local", description="The engine that reads it (hadoop: the cluster's paths)."
+    )
 
     def output(self):
-        return LocalInput(self.path)
+        return input_target(self.path, self.engine)
 
 
 class StreamingJobTask(_ExplainsJobErrors, luigi.Task):
@@ -101,10 +104,10 @@ class StreamingJobTask(_ExplainsJobErrors, luigi.Task):
         return streaming().split_mb
 
     def requires(self):
-        return InputData(path=self.input_path)
+        return InputData(path=self.input_path, engine=self.engine_name)
 
     def output(self):
-        return LocalOutputDirectory(local_path(self.output_path))
+        return output_target(self.output_path, self.engine_name)
 
     def run(self):
         engine = get_engine(self.engine_name)

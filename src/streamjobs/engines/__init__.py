@@ -10,6 +10,7 @@ import importlib
 
 ENGINES = {
     "local": "streamjobs.engines.local:LocalEngine",
+    "hadoop": "streamjobs.engines.hadoop:HadoopEngine",
 }
 
 

@@ -1,0 +1,258 @@
+"""The post's commands end to end, run as a user runs them: `luigi --module ...`."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+
+import pytest
+
+from streamjobs.generate import generate
+from tests import oracle
+from tests.conftest import run_luigi
+
+
+def unseen_lines(seed: int, count: int) -> bytes:
+    """Lines unlike the generator's: ints, negatives, extra keys, varied spacing."""
+    rng = random.Random(seed)
+    lines = []
+    for n in range(count):
+        index = rng.choice([rng.random() * 2, rng.randint(-3, 3), -rng.random()])
+        total = rng.choice([rng.random() * 2, rng.randint(0, 2)])
+        obj = {"id": n, "index": index, "total": total}
+        if rng.random() < 0.3:
+            obj = {"total": total, "tag": "é" * rng.randint(0, 3), "index": index}
+        sep = rng.choice([(",", ":"), (", ", ": ")])
+        lines.append(json.dumps(obj, separators=sep, ensure_ascii=rng.random() < 0.5))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def read_output_dir(path) -> list[dict]:
+    records = []
+    for name in sorted(os.listdir(path)):
+        if name.startswith("part-"):
+            with open(os.path.join(path, name), "rb") as part:
+                records.extend(json.loads(line) for line in part)
+    return records
+
+
+@pytest.fixture
+def unseen_input(tmp_path):
+    data = tmp_path / "in"
+    data.mkdir()
+    contents = [unseen_lines(seed, 3000) for seed in (11, 12, 13)]
+    (data / "a.json").write_bytes(contents[0])
+    (data / "b.json").write_bytes(contents[1].replace(b"\n", b"\r\n").rstrip(b"\r\n"))
+    (data / "c.json.gz").write_bytes(gzip.compress(contents[2]))
+    (data / "_ignored.json").write_bytes(b"not input\n")
+    (data / ".hidden").write_bytes(b"not input\n")
+    return data, contents
+
+
+@pytest.mark.parametrize("threshold", ["1.5", "0.25"])
+def test_testtaskmr_writes_exactly_the_expected_records(tmp_path, unseen_input, threshold):
+    data, contents = unseen_input
+    out = tmp_path / "out"
+    result = run_luigi(
+        [
+            "--module",
+            "luigi_hadoop",
+            "TestTaskMR",
+            "--local-scheduler",
+            "--input-path",
+            str(data),
+            "--output-path",
+            str(out),
+            "--threshold",
+            threshold,
+        ],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout
+    kept, counts = oracle.expected(contents, float(threshold))
+    assert kept, "the test data must keep some records"
+    assert oracle.canonical(read_output_dir(out)) == oracle.canonical(kept)
+
+    names = sorted(os.listdir(out))
+    assert names == ["_COUNTERS.json", "_SUCCESS", "part-00000", "part-00001", "part-00002"]
+    counters = json.loads((out / "_COUNTERS.json").read_text())
+    assert counters["records"] == {
+        "read": sum(counts.values()),
+        "written": len(kept),
+        "bad": 0,
+        "blank": 0,
+    }
+    assert [p for p in os.listdir(tmp_path) if p.startswith(".")] == []  # no staging left
+
+
+def test_a_rerun_with_complete_output_does_nothing(tmp_path, unseen_input):
+    data, _ = unseen_input
+    args = [
+        "--module",
+        "luigi_hadoop",
+        "TestTaskMR",
+        "--local-scheduler",
+        "--input-path",
+        str(data),
+        "--output-path",
+        str(tmp_path / "out"),
+    ]
+    assert run_luigi(args, cwd=tmp_path).returncode == 0
+    before = {p: os.stat(tmp_path / "out" / p).st_mtime_ns for p in os.listdir(tmp_path / "out")}
+    again = run_luigi(args, cwd=tmp_path)
+    assert again.returncode == 0
+    assert "1 complete ones were encountered" in again.stdout
+    after = {p: os.stat(tmp_path / "out" / p).st_mtime_ns for p in os.listdir(tmp_path / "out")}
+    assert after == before
+
+
+def test_defaults_follow_the_post_on_generated_data(tmp_path):
+    paths = generate(str(tmp_path / "data"), files=2, lines=20_000, seed=7)
+    result = run_luigi(
+        ["--module", "luigi_hadoop", "TestTaskMR", "--local-scheduler"], cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stdout
+    contents = [open(path, "rb").read() for path in paths]
+    kept, _ = oracle.expected(contents, 1.99)
+    assert oracle.canonical(read_output_dir(tmp_path / "out_data6")) == oracle.canonical(kept)
+
+
+def test_one_large_file_is_split_across_processes(tmp_path):
+    (tmp_path / "big.json").write_bytes(unseen_lines(5, 40_000))
+    result = run_luigi(
+        [
+            "--module",
+            "luigi_hadoop",
+            "TestTaskMR",
+            "--local-scheduler",
+            "--processes",
+            "2",
+            "--input-path",
+            str(tmp_path / "big.json"),
+            "--output-path",
+            str(tmp_path / "out"),
+            "--threshold",
+            "1",
+        ],
+        cwd=tmp_path,
+        LUIGI_CONFIG_PATH=str(write_config(tmp_path, "[streaming]\nsplit_mb = 1\n")),
+    )
+    assert result.returncode == 0, result.stdout
+    parts = [p for p in os.listdir(tmp_path / "out") if p.startswith("part-")]
+    assert len(parts) > 1
+    kept, _ = oracle.expected([(tmp_path / "big.json").read_bytes()], 1.0)
+    assert oracle.canonical(read_output_dir(tmp_path / "out")) == oracle.canonical(kept)
+
+
+def write_config(tmp_path, text: str):
+    path = tmp_path / "test.cfg"
+    path.write_text(text)
+    return path
+
+
+def test_input_path_takes_a_glob(tmp_path, unseen_input):
+    data, contents = unseen_input
+    result = run_luigi(
+        [
+            "--module",
+            "luigi_hadoop",
+            "TestTaskMR",
+            "--local-scheduler",
+            "--input-path",
+            str(data / "*.json"),
+            "--output-path",
+            str(tmp_path / "out"),
+        ],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout
+    kept, _ = oracle.expected(contents[:2], 1.99)
+    assert oracle.canonical(read_output_dir(tmp_path / "out")) == oracle.canonical(kept)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_lotsotasks_writes_one_output_file_per_input(tmp_path, unseen_input, workers):
+    data, contents = unseen_input
+    out = tmp_path / "out"
+    result = run_luigi(
+        [
+            "--module",
+            "luigi_multiprocess",
+            "LotsOTasks",
+            "--workers",
+            workers,
+            "--local-scheduler",
+            "--input-path",
+            str(data),
+            "--output-path",
+            str(out),
+            "--threshold",
+            "1.25",
+        ],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout
+    assert "3 TestTask(" in result.stdout
+    for name, content in zip(["a.json", "b.json", "c.json"], contents, strict=True):
+        kept, _ = oracle.expected([content], 1.25)
+        with open(out / name, "rb") as output:
+            got = [json.loads(line) for line in output]
+        assert oracle.canonical(got) == oracle.canonical(kept)
+        counters = json.loads((out / "_counters" / f"{name}.json").read_text())
+        assert counters["records"]["written"] == len(kept)
+
+
+@pytest.mark.parametrize(
+    "module,task", [("luigi_hadoop", "TestTaskMR"), ("luigi_multiprocess", "LotsOTasks")]
+)
+def test_a_missing_input_exits_non_zero_naming_the_path(tmp_path, module, task):
+    missing = str(tmp_path / "no-such-dir")
+    result = run_luigi(
+        [
+            "--module",
+            module,
+            task,
+            "--local-scheduler",
+            "--input-path",
+            missing,
+            "--output-path",
+            str(tmp_path / "out"),
+        ],
+        cwd=tmp_path,
+    )
+    assert result.returncode != 0
+    assert "no-such-dir" in result.stdout
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_failing_task_exits_non_zero_from_any_directory(tmp_path):
+    # No client.cfg here: the [retcode] defaults must come from the code.
+    (tmp_path / "in.json").write_bytes(b'{"index": 1, "total": 1}\n')
+    result = run_luigi(
+        [
+            "--module",
+            "luigi_hadoop",
+            "TestTaskMR",
+            "--local-scheduler",
+            "--engine",
+            "nope",
+            "--input-path",
+            str(tmp_path / "in.json"),
+            "--output-path",
+            str(tmp_path / "out"),
+        ],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stdout
+    assert "unknown engine 'nope'" in result.stdout
+
+
+def test_the_generator_is_reproducible(tmp_path):
+    first = generate(str(tmp_path / "a"), files=2, lines=1000, seed=3)
+    second = generate(str(tmp_path / "b"), files=2, lines=1000, seed=3)
+    for one, two in zip(first, second, strict=True):
+        assert open(one, "rb").read() == open(two, "rb").read()
+    line = json.loads(open(first[0]).readline())
+    assert set(line) == {"index", "total"} and 0 <= line["index"] < 1
