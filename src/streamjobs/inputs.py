@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from streamjobs.errors import JobError
 from streamjobs.records import DEFAULT_MAX_LINE_BYTES
 
 COMPRESSED_OPENERS = {".gz": gzip.open, ".bz2": bz2.open}
@@ -22,7 +23,7 @@ CHUNK_BYTES = 4 << 20
 _GLOB_CHARS = "*?["
 
 
-class InputError(Exception):
+class InputError(JobError):
     """An input path that cannot be read as the job's input; the message names it."""
 
 
@@ -51,6 +52,8 @@ def list_input_files(path: str) -> list[str]:
     if not files:
         raise InputError(f"input path has no input files: {path}")
     for file in files:
+        if not os.path.exists(file):
+            raise InputError(f"input file does not exist (a broken link?): {file}")
         if not os.access(file, os.R_OK):
             raise InputError(f"input file is not readable: {file}")
     return files

@@ -13,6 +13,7 @@ import uuid
 
 import luigi
 
+from streamjobs.errors import JobError
 from streamjobs.inputs import input_exists
 
 SUCCESS_FILE = "_SUCCESS"
@@ -21,7 +22,7 @@ SUCCESS_FILE = "_SUCCESS"
 CLUSTER_ENGINES = frozenset({"hadoop"})
 
 
-class OutputError(Exception):
+class OutputError(JobError):
     """An output location that cannot be written; the message names it."""
 
 

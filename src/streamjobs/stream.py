@@ -31,7 +31,9 @@ def map_stream(
             result = mapper.map_chunk(item.data, source, item.offset, item.first_line)
         else:
             detail = f"{item.length} bytes, over the {max_line_bytes}-byte limit"
-            bad = BadLine(source, item.offset, item.line, LINE_TOO_LONG, detail, item.prefix)
+            bad = BadLine(
+                source, item.offset, item.line, LINE_TOO_LONG, detail, item.prefix, item.length
+            )
             result = ChunkResult(read=1, bad=[bad])
         outfile.writelines(result.output)
         if quarantine is not None:

@@ -9,16 +9,46 @@ in the engines.
 
 from __future__ import annotations
 
+import logging
 import os
 
 import luigi
 
 from streamjobs.config import apply_retcode_defaults, streaming
 from streamjobs.engines import get_engine
-from streamjobs.inputs import is_compressed, list_input_files
+from streamjobs.errors import JobError
+from streamjobs.inputs import InputError, input_exists, is_compressed, list_input_files
 from streamjobs.paths import input_target, local_path, output_target
 
 apply_retcode_defaults()
+
+
+class _JobErrorsOnOneLine(logging.Filter):
+    """Luigi logs a failed task with its traceback. A JobError's message says all a user
+    needs (what, where, how many), so show it on the failure line instead of engine
+    internals; any other exception keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, JobError) and isinstance(record.args, tuple):
+            record.msg = f"{record.msg}: %s"
+            record.args = (*record.args, f"{type(error).__name__}: {error}")
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+logging.getLogger("luigi-interface").addFilter(_JobErrorsOnOneLine())
+
+
+class _ExplainsJobErrors:
+    """The explanation sent to the scheduler (its UI, its e-mails): a JobError's message
+    rather than a traceback."""
+
+    def on_failure(self, exception):
+        if isinstance(exception, JobError):
+            return f"{type(exception).__name__}: {exception}"
+        return super().on_failure(exception)
 
 
 class InputData(luigi.ExternalTask):
@@ -33,7 +63,7 @@ class InputData(luigi.ExternalTask):
         return input_target(self.path, self.engine)
 
 
-class StreamingJobTask(luigi.Task):
+class StreamingJobTask(_ExplainsJobErrors, luigi.Task):
     """A map-only job over every line of ``input_path``, written to ``output_path``.
 
     Subclasses define ``line_mapper()``, returning a picklable object with
@@ -84,7 +114,7 @@ class StreamingJobTask(luigi.Task):
         engine.from_job(self).run(self)
 
 
-class StreamingFileTask(luigi.Task):
+class StreamingFileTask(_ExplainsJobErrors, luigi.Task):
     """A job over one input file into one output file, run inside the task's process."""
 
     input_file = luigi.Parameter(description="The input file.")
@@ -114,7 +144,7 @@ def output_name(input_file: str) -> str:
     return os.path.splitext(name)[0] if is_compressed(name) else name
 
 
-class EachFileTask(luigi.WrapperTask):
+class EachFileTask(_ExplainsJobErrors, luigi.WrapperTask):
     """One ``file_task`` per input file, each writing one file into ``output_path``.
 
     Extra parameters of ``file_task`` (a threshold, say) are passed on by name.
@@ -125,14 +155,35 @@ class EachFileTask(luigi.WrapperTask):
 
     file_task: type[StreamingFileTask] = StreamingFileTask
 
+    def complete(self) -> bool:
+        # An unusable input (an empty directory, say) leaves no file tasks; with none,
+        # a WrapperTask would count as complete and the run would "succeed".
+        try:
+            list_input_files(local_path(self.input_path))
+        except InputError:
+            return False
+        return super().complete()
+
+    def run(self):
+        # Reached with no file tasks only when the input is unusable: fail, naming it.
+        list_input_files(local_path(self.input_path))
+
     def requires(self):
+        if not input_exists(local_path(self.input_path)):
+            # Missing input: Luigi reports a missing external dependency, as for a job.
+            yield InputData(path=self.input_path)
+            return
+        try:
+            files = list_input_files(local_path(self.input_path))
+        except InputError:
+            return  # run() raises it as this task's failure
         shared = {
             name: getattr(self, name)
             for name, _ in self.get_params()
             if name not in ("input_path", "output_path")
             and name in dict(self.file_task.get_params())
         }
-        for path in list_input_files(local_path(self.input_path)):
+        for path in files:
             yield self.file_task(
                 input_file=path,
                 output_file=os.path.join(self.output_path, output_name(path)),

@@ -14,12 +14,23 @@ import multiprocessing
 import os
 import signal
 import sys
+import zlib
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from streamjobs import counters as counters_mod
-from streamjobs.inputs import LongLine, Split, list_input_files, plan_splits, read_split
-from streamjobs.paths import LocalPublisher, local_path
+from streamjobs.errors import JobError
+from streamjobs.inputs import (
+    InputError,
+    LongLine,
+    Split,
+    list_input_files,
+    plan_splits,
+    read_split,
+)
+from streamjobs.paths import LocalPublisher, OutputError, local_path
 from streamjobs.records import (
     DEFAULT_MAX_LINE_BYTES,
     LINE_TOO_LONG,
@@ -33,12 +44,16 @@ QUARANTINE_DIR = "_quarantine"
 EXAMPLES_KEPT = 5
 
 
-class TooManyBadRecords(Exception):
+class TooManyBadRecords(JobError):
     """The bad-record limit was passed; the message gives the count and examples."""
 
 
-class Interrupted(Exception):
+class Interrupted(JobError):
     """SIGTERM arrived during a run."""
+
+
+class WorkerDied(JobError):
+    """A worker process ended abruptly (killed by a signal, or out of memory)."""
 
 
 @dataclass
@@ -61,7 +76,7 @@ def map_split(mapper, split: Split, directory: str, index: int, max_line_bytes: 
     quarantine = None
     try:
         with open(os.path.join(directory, part_name(index)), "wb") as out:
-            for item in read_split(split, max_line_bytes=max_line_bytes):
+            for item in _read_input(split, max_line_bytes):
                 if isinstance(item, LongLine):
                     bad = BadLine(
                         split.path,
@@ -70,6 +85,7 @@ def map_split(mapper, split: Split, directory: str, index: int, max_line_bytes: 
                         LINE_TOO_LONG,
                         f"{item.length} bytes, over the {max_line_bytes}-byte limit",
                         item.prefix,
+                        item.length,
                     )
                     result = ChunkResult(read=1, bad=[bad])
                 else:
@@ -87,6 +103,37 @@ def map_split(mapper, split: Split, directory: str, index: int, max_line_bytes: 
         if quarantine is not None:
             quarantine.close()
     return SplitReport(totals, examples, split.size)
+
+
+def _read_input(split: Split, max_line_bytes: int):
+    """``read_split``, with a failed read (I/O error, corrupt compressed data) as an
+    InputError naming the file; write errors, raised outside this generator, stay OSErrors."""
+    try:
+        yield from read_split(split, max_line_bytes=max_line_bytes)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"cannot read input file {split.path}: {exc}") from None
+
+
+@contextmanager
+def _output_errors(final: str):
+    """Report an OSError while writing (disk full, read-only, ...) as an OutputError.
+
+    Input errors are InputErrors by then (see ``_read_input``), so an OSError here is
+    the output's.
+    """
+    try:
+        yield
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        reason = exc.strerror or str(exc)
+        raise OutputError(
+            f"cannot write output {final}: {reason}{where}; nothing was published"
+        ) from None
+    except BrokenProcessPool:
+        raise WorkerDied(
+            f"a worker process died (killed, or out of memory) while writing {final}; "
+            "nothing was published"
+        ) from None
 
 
 def _open_quarantine(directory: str, index: int):
@@ -136,11 +183,11 @@ class LocalEngine:
         publisher = LocalPublisher(output_path)
         staging = publisher.begin()
         try:
-            with _SigtermRaises():
+            with _output_errors(publisher.final), _SigtermRaises():
                 totals, examples = self._map_all(mapper, splits, staging, max_bad_records)
-            with open(os.path.join(staging, counters_mod.COUNTERS_FILE), "w") as out:
-                out.write(counters_mod.dumps(totals))
-            publisher.publish()
+                with open(os.path.join(staging, counters_mod.COUNTERS_FILE), "w") as out:
+                    out.write(counters_mod.dumps(totals))
+                publisher.publish()
         except BaseException:
             publisher.abort()
             raise
@@ -167,16 +214,18 @@ class LocalEngine:
         staging = publisher.begin()
         try:
             split = Split(path, 0, None, os.path.getsize(path))
-            with _SigtermRaises():
+            with _output_errors(output_file), _SigtermRaises():
                 totals, _ = self._map_all(mapper, [split], staging, max_bad_records)
-            quarantined = os.path.join(staging, QUARANTINE_DIR, part_name(0) + ".jsonl")
-            if os.path.exists(quarantined):
-                os.makedirs(os.path.join(directory, QUARANTINE_DIR), exist_ok=True)
-                os.replace(quarantined, os.path.join(directory, QUARANTINE_DIR, name + ".jsonl"))
-            os.makedirs(os.path.join(directory, "_counters"), exist_ok=True)
-            with open(os.path.join(directory, "_counters", name + ".json"), "w") as out:
-                out.write(counters_mod.dumps(totals))
-            os.replace(os.path.join(staging, part_name(0)), output_file)
+                quarantined = os.path.join(staging, QUARANTINE_DIR, part_name(0) + ".jsonl")
+                if os.path.exists(quarantined):
+                    os.makedirs(os.path.join(directory, QUARANTINE_DIR), exist_ok=True)
+                    os.replace(
+                        quarantined, os.path.join(directory, QUARANTINE_DIR, name + ".jsonl")
+                    )
+                os.makedirs(os.path.join(directory, "_counters"), exist_ok=True)
+                with open(os.path.join(directory, "_counters", name + ".json"), "w") as out:
+                    out.write(counters_mod.dumps(totals))
+                os.replace(os.path.join(staging, part_name(0)), output_file)
         finally:
             publisher.abort()
         return totals
@@ -192,9 +241,11 @@ class LocalEngine:
             progress.update(report.size)
             bad = totals[counters_mod.RECORDS]["bad"]
             if max_bad_records is not None and bad > max_bad_records:
+                # Stop at once: on a large input the rest would only add to the count.
                 raise TooManyBadRecords(
-                    f"{bad} bad records, more than --max-bad-records {max_bad_records}; "
-                    f"nothing was published. First of them: {'; '.join(examples)}"
+                    f"more than --max-bad-records {max_bad_records}: {bad} bad records in "
+                    f"the input read so far; nothing was published. "
+                    f"First of them: {'; '.join(examples)}"
                 )
 
         args = [(mapper, split, staging, i, self.max_line_bytes) for i, split in enumerate(splits)]
