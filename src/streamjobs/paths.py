@@ -42,6 +42,8 @@ def input_target(path: str, engine: str) -> luigi.Target:
         from streamjobs.cluster_paths import cluster_input
 
         return cluster_input(path)
+    if scheme(path) == "s3":
+        return s3_target(path, "input")
     return LocalInput(path)
 
 
@@ -51,6 +53,8 @@ def output_target(path: str, engine: str) -> luigi.Target:
         from streamjobs.cluster_paths import cluster_output
 
         return cluster_output(path)
+    if scheme(path) == "s3":
+        return s3_target(path, "directory")
     return LocalOutputDirectory(local_path(path))
 
 
@@ -115,3 +119,30 @@ class LocalPublisher:
 
     def abort(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+# ---- s3:// targets (luigi.contrib.s3 imported only for s3:// paths) --------------------
+
+
+def s3_target(path: str, kind: str) -> luigi.Target:
+    """A Luigi target for an ``s3://`` path: ``kind`` is ``input`` (a prefix, object or
+    glob; exists when it names an object), ``directory`` (an output prefix, complete when
+    its ``_SUCCESS`` exists) or ``file`` (one output object). Luigi's S3 client reads
+    ``[s3]`` from client.cfg, as our own reads and writes do."""
+    from luigi.contrib.s3 import S3FlagTarget, S3Target
+
+    if kind == "input":
+        return _S3Input(path)
+    if kind == "directory":
+        return S3FlagTarget(path.rstrip("/") + "/", flag=SUCCESS_FILE)
+    if kind == "file":
+        return S3Target(path)
+    raise ValueError(f"unknown target kind {kind!r}")
+
+
+class _S3Input(luigi.Target):
+    def __init__(self, path: str):
+        self.path = path
+
+    def exists(self) -> bool:
+        return input_exists(self.path)

@@ -18,7 +18,7 @@ from streamjobs.config import apply_retcode_defaults, streaming
 from streamjobs.engines import get_engine
 from streamjobs.errors import JobError
 from streamjobs.inputs import InputError, input_exists, is_compressed, list_input_files
-from streamjobs.paths import input_target, local_path, output_target
+from streamjobs.paths import input_target, local_path, output_target, s3_target, scheme
 
 apply_retcode_defaults()
 
@@ -128,6 +128,8 @@ class StreamingFileTask(_ExplainsJobErrors, luigi.Task):
         return InputData(path=self.input_file)
 
     def output(self):
+        if scheme(self.output_file) == "s3":
+            return s3_target(self.output_file, "file")
         return luigi.LocalTarget(self.output_file)
 
     def run(self):
@@ -142,6 +144,17 @@ def output_name(input_file: str) -> str:
     """The output file name for an input file: its name without a compression suffix."""
     name = os.path.basename(input_file)
     return os.path.splitext(name)[0] if is_compressed(name) else name
+
+
+def _input_location(path: str) -> str:
+    """An ``s3://`` URL as given; a bare or ``file://`` path as a local path."""
+    return path if scheme(path) == "s3" else local_path(path)
+
+
+def _join(directory: str, name: str) -> str:
+    if scheme(directory) == "s3":
+        return directory.rstrip("/") + "/" + name
+    return os.path.join(directory, name)
 
 
 class EachFileTask(_ExplainsJobErrors, luigi.WrapperTask):
@@ -159,22 +172,22 @@ class EachFileTask(_ExplainsJobErrors, luigi.WrapperTask):
         # An unusable input (an empty directory, say) leaves no file tasks; with none,
         # a WrapperTask would count as complete and the run would "succeed".
         try:
-            list_input_files(local_path(self.input_path))
+            list_input_files(_input_location(self.input_path))
         except InputError:
             return False
         return super().complete()
 
     def run(self):
         # Reached with no file tasks only when the input is unusable: fail, naming it.
-        list_input_files(local_path(self.input_path))
+        list_input_files(_input_location(self.input_path))
 
     def requires(self):
-        if not input_exists(local_path(self.input_path)):
+        if not input_exists(_input_location(self.input_path)):
             # Missing input: Luigi reports a missing external dependency, as for a job.
             yield InputData(path=self.input_path)
             return
         try:
-            files = list_input_files(local_path(self.input_path))
+            files = list_input_files(_input_location(self.input_path))
         except InputError:
             return  # run() raises it as this task's failure
         shared = {
@@ -186,6 +199,6 @@ class EachFileTask(_ExplainsJobErrors, luigi.WrapperTask):
         for path in files:
             yield self.file_task(
                 input_file=path,
-                output_file=os.path.join(self.output_path, output_name(path)),
+                output_file=_join(self.output_path, output_name(path)),
                 **shared,
             )

@@ -5,6 +5,10 @@ each writes ``part-NNNNN`` for its split into a staging directory, plus quaranti
 under ``_quarantine/``. When all succeed and the bad-record limit holds, ``_COUNTERS.json``
 and ``_SUCCESS`` are written and the directory is renamed into place. On any failure or
 interruption nothing is published and the staging directory is removed.
+
+Input and output may be ``s3://`` URLs (see ``streamjobs.s3``): objects are split and read
+by byte range like files; for S3 output each worker writes its part locally and sends it
+to a temporary prefix, which is copied into place once every split succeeded.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import zlib
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -26,6 +32,7 @@ from streamjobs.inputs import (
     InputError,
     LongLine,
     Split,
+    file_size,
     list_input_files,
     plan_splits,
     read_split,
@@ -69,8 +76,14 @@ def part_name(index: int) -> str:
     return f"part-{index:05d}"
 
 
-def map_split(mapper, split: Split, directory: str, index: int, max_line_bytes: int):
-    """Run ``mapper`` over one split into ``directory/part-NNNNN``; a SplitReport."""
+def map_split(
+    mapper, split: Split, directory: str, index: int, max_line_bytes: int, upload_to=None
+):
+    """Run ``mapper`` over one split into ``directory/part-NNNNN``; a SplitReport.
+
+    With ``upload_to`` (an ``s3://`` staging prefix), the split's files are then uploaded
+    there and removed locally.
+    """
     totals = counters_mod.new_counters()
     examples: list[str] = []
     quarantine = None
@@ -102,6 +115,10 @@ def map_split(mapper, split: Split, directory: str, index: int, max_line_bytes: 
     finally:
         if quarantine is not None:
             quarantine.close()
+    if upload_to is not None:
+        from streamjobs import s3
+
+        s3.upload_files(directory, _split_files(directory, index), upload_to)
     return SplitReport(totals, examples, split.size)
 
 
@@ -134,6 +151,12 @@ def _output_errors(final: str):
             f"a worker process died (killed, or out of memory) while writing {final}; "
             "nothing was published"
         ) from None
+
+
+def _split_files(directory: str, index: int) -> list[str]:
+    """The files (relative to ``directory``) that ``map_split`` wrote for split ``index``."""
+    names = [part_name(index), f"{QUARANTINE_DIR}/{part_name(index)}.jsonl"]
+    return [name for name in names if os.path.exists(os.path.join(directory, name))]
 
 
 def _open_quarantine(directory: str, index: int):
@@ -178,13 +201,22 @@ class LocalEngine:
         )
 
     def run_mapper(self, mapper, input_path: str, output_path: str, max_bad_records=None):
-        files = list_input_files(local_path(input_path))
+        files = list_input_files(_input_location(input_path))
         splits = plan_splits(files, self.split_bytes)
-        publisher = LocalPublisher(output_path)
+        upload_to = None
+        if _is_s3(output_path):
+            from streamjobs.s3 import S3Publisher
+
+            publisher = S3Publisher(output_path)
+            upload_to = publisher.staging_url
+        else:
+            publisher = LocalPublisher(output_path)
         staging = publisher.begin()
         try:
             with _output_errors(publisher.final), _SigtermRaises():
-                totals, examples = self._map_all(mapper, splits, staging, max_bad_records)
+                totals, examples = self._map_all(
+                    mapper, splits, staging, max_bad_records, upload_to
+                )
                 with open(os.path.join(staging, counters_mod.COUNTERS_FILE), "w") as out:
                     out.write(counters_mod.dumps(totals))
                 publisher.publish()
@@ -207,13 +239,15 @@ class LocalEngine:
     def run_file(self, mapper, input_file: str, output_file: str, max_bad_records=None):
         """One file into one file, in this process; side files under ``_quarantine/`` and
         ``_counters/`` beside it. The output file is renamed into place last."""
-        (path,) = list_input_files(local_path(input_file))
+        (path,) = list_input_files(_input_location(input_file))
+        split = Split(path, 0, None, file_size(path))
+        if _is_s3(output_file):
+            return self._run_file_to_s3(mapper, split, output_file, max_bad_records)
         output_file = os.path.abspath(local_path(output_file))
         directory, name = os.path.split(output_file)
         publisher = LocalPublisher(output_file)
         staging = publisher.begin()
         try:
-            split = Split(path, 0, None, os.path.getsize(path))
             with _output_errors(output_file), _SigtermRaises():
                 totals, _ = self._map_all(mapper, [split], staging, max_bad_records)
                 quarantined = os.path.join(staging, QUARANTINE_DIR, part_name(0) + ".jsonl")
@@ -230,7 +264,28 @@ class LocalEngine:
             publisher.abort()
         return totals
 
-    def _map_all(self, mapper, splits, staging, max_bad_records):
+    def _run_file_to_s3(self, mapper, split: Split, output_url: str, max_bad_records):
+        """``run_file`` into an object: side files first, the object last (one atomic PUT)."""
+        from streamjobs import s3
+
+        staging = tempfile.mkdtemp(prefix="streamjobs-")
+        try:
+            with _SigtermRaises():
+                totals, _ = self._map_all(mapper, [split], staging, max_bad_records)
+            name = output_url.rpartition("/")[2]
+            counters_file = os.path.join(staging, counters_mod.COUNTERS_FILE)
+            with open(counters_file, "w") as out:
+                out.write(counters_mod.dumps(totals))
+            side_files = {f"_counters/{name}.json": counters_file}
+            quarantined = os.path.join(staging, QUARANTINE_DIR, part_name(0) + ".jsonl")
+            if os.path.exists(quarantined):
+                side_files[f"{QUARANTINE_DIR}/{name}.jsonl"] = quarantined
+            s3.publish_file(os.path.join(staging, part_name(0)), side_files, output_url)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return totals
+
+    def _map_all(self, mapper, splits, staging, max_bad_records, upload_to=None):
         totals = counters_mod.new_counters()
         examples: list[str] = []
         progress = _progress_bar(sum(split.size for split in splits), self.progress)
@@ -248,7 +303,10 @@ class LocalEngine:
                     f"First of them: {'; '.join(examples)}"
                 )
 
-        args = [(mapper, split, staging, i, self.max_line_bytes) for i, split in enumerate(splits)]
+        args = [
+            (mapper, split, staging, i, self.max_line_bytes, upload_to)
+            for i, split in enumerate(splits)
+        ]
         try:
             if self.processes == 1 or len(splits) == 1:
                 for arg in args:
@@ -277,6 +335,15 @@ class LocalEngine:
                 for process in list(pool._processes.values()):  # stop running splits now
                     process.terminate()
                 raise
+
+
+def _is_s3(path: str) -> bool:
+    return path[:5].lower() == "s3://"
+
+
+def _input_location(path: str) -> str:
+    """An ``s3://`` URL as given; a bare or ``file://`` path as a local path."""
+    return path if _is_s3(path) else local_path(path)
 
 
 def _init_worker():
