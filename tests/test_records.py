@@ -113,3 +113,11 @@ def test_kept_numbers_round_trip_exactly():
     out = json.loads(map_line(raw, 1.0))
     assert out["sum_val"] == 0.1 + 1.9000000000000001
     assert out["big"] == 98765432109876543210
+
+
+def test_a_float_plus_an_integer_beyond_float_range_is_not_finite():
+    huge = b"1" + b"0" * 400
+    chunk = b'{"index": 1, "total": 1}\n{"index": 0.0, "total": ' + huge + b"}\n"
+    result = ThresholdFilter(0).map_chunk(chunk, "big.json")
+    assert len(result.output) == 1
+    assert [bad.reason for bad in result.bad] == ["not_finite"]

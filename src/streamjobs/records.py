@@ -258,8 +258,9 @@ class ThresholdFilter:
             return None
         if len(records) != lines:
             return None
-        sums = list(map(add, map(_get_index, records), map(_get_total, records)))
         try:
+            # A float plus an integer beyond a float's range raises OverflowError.
+            sums = list(map(add, map(_get_index, records), map(_get_total, records)))
             if not all(map(math.isfinite, sums)):
                 return None
         except OverflowError:
