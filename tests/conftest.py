@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
+import venv
+from importlib import metadata
 
 import pytest
 from hypothesis import settings
@@ -57,3 +61,39 @@ def s3_server():
         yield server.start()
     finally:
         server.stop()
+
+
+def node_requirements() -> list[str]:
+    """The ``node`` extra of pyproject.toml: what a cluster node's Python needs."""
+    with open(os.path.join(ROOT, "pyproject.toml")) as stream:
+        text = stream.read()
+    block = re.search(r"^node = \[(.*?)\]", text, re.S | re.M).group(1)
+    return [re.split(r"[<>=!~ \[]", item)[0] for item in re.findall(r'"([^"]+)"', block)]
+
+
+@pytest.fixture(scope="session")
+def node_python(tmp_path_factory) -> str:
+    """A venv without system site-packages holding only the node requirements (copied
+    from this environment's installs: no network)."""
+    home = tmp_path_factory.mktemp("node-python")
+    venv.EnvBuilder(system_site_packages=False, with_pip=False, symlinks=True).create(home)
+    python = str(home / "bin" / "python")
+    clean = {"PATH": "/usr/bin:/bin"}  # as the stand-in gives map tasks: no PYTHONPATH
+    site = subprocess.check_output(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        text=True,
+        env=clean,
+    ).strip()
+    for name in node_requirements():
+        dist = metadata.distribution(name)
+        for file in dist.files or []:
+            source = dist.locate_file(file)
+            if os.path.isfile(source):
+                target = os.path.join(site, str(file))
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                shutil.copy2(source, target)
+    probe = "import importlib.util as u; print([bool(u.find_spec(m)) for m in MODULES])"
+    probe = probe.replace("MODULES", repr(("msgspec", "luigi", "streamjobs")))
+    found = subprocess.check_output([python, "-c", probe], text=True, env=clean).strip()
+    assert found == "[True, False, False]"
+    return python
