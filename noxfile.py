@@ -32,7 +32,7 @@ def interpreter(version: str) -> str:
 def _mrjob_session(session: nox.Session) -> None:
     # The project is built once as a wheel without build isolation: no setuptools download.
     session.install("setuptools>=70.1")
-    session.install("--no-build-isolation", ".[mrjob]", "pytest")
+    session.install("--no-build-isolation", ".[mrjob]", "pytest", "hypothesis")
     session.run("python", "-c", "import mrjob.job, mrjob.emr")
     session.run(
         "python",
