@@ -74,6 +74,7 @@ def map_split(mapper, split: Split, directory: str, index: int, max_line_bytes: 
                     result = ChunkResult(read=1, bad=[bad])
                 else:
                     result = mapper.map_chunk(item.data, split.path, item.offset, item.first_line)
+                    item.lines = result.read
                 out.writelines(result.output)
                 if result.bad:
                     if quarantine is None:
