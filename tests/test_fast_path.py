@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from streamjobs.inputs import _has_long_line
@@ -68,6 +68,13 @@ def run_both_paths(job: ThresholdFilter, chunk: bytes):
     lines=st.lists(LINES, min_size=1, max_size=30),
     final_newline=st.booleans(),
     threshold=st.sampled_from([1.99, 0.0, -1e308, 2.0, 9007199254740992.0]),
+)
+# One object over two lines and two objects on one line: as many objects as lines, first
+# and last bytes as a good chunk's. Only the check of every line break catches it.
+@example(
+    lines=['{"index": 1,', '"total": 1}', '{"index": 1, "total": 1} {"index": 1, "total": 1}'],
+    final_newline=True,
+    threshold=0.0,
 )
 def test_map_chunk_agrees_with_the_oracle_and_the_exact_path(lines, final_newline, threshold):
     chunk = "\n".join(lines).encode("utf-8", "surrogatepass") + (b"\n" if final_newline else b"")
