@@ -98,11 +98,17 @@ class Variant:
     error: str | None = None
 
 
-class TreeMemory:
-    """Samples the summed resident memory of a process and all its descendants."""
+class TreeSampler:
+    """Samples a process and all its descendants: summed resident memory, and CPU time.
+
+    CPU time is summed over every process seen, for daemons (Spark's JVM and Python
+    workers) that are never waited for and so escape ``RUSAGE_CHILDREN``.
+    """
 
     def __init__(self, pid: int, interval: float = 0.05):
         self.pid, self.interval, self.peak = pid, interval, 0
+        self.cpu_ticks: dict[int, int] = {}
+        self._tick = os.sysconf("SC_CLK_TCK")
         self._stop = threading.Event()
         self._page = os.sysconf("SC_PAGE_SIZE")
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -127,16 +133,27 @@ class TreeMemory:
         except (OSError, IndexError, ValueError):
             return 0
 
+    def _cpu_ticks(self, pid: int) -> int:
+        try:
+            with open(f"/proc/{pid}/stat") as stream:
+                fields = stream.read().rpartition(")")[2].split()
+            return int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            return 0
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            total = sum(self._resident(pid) for pid in self._descendants(self.pid))
-            self.peak = max(self.peak, total)
+            pids = self._descendants(self.pid)
+            self.peak = max(self.peak, sum(self._resident(pid) for pid in pids))
+            for pid in pids:
+                self.cpu_ticks[pid] = max(self.cpu_ticks.get(pid, 0), self._cpu_ticks(pid))
             self._stop.wait(self.interval)
 
-    def stop(self) -> int:
+    def stop(self) -> tuple[int, float]:
+        """Stop sampling; (peak resident bytes, CPU seconds seen)."""
         self._stop.set()
         self._thread.join()
-        return self.peak
+        return self.peak, sum(self.cpu_ticks.values()) / self._tick
 
 
 def run_timed(command: str, cwd: str, env: dict, timeout: float) -> tuple[float, float, int]:
@@ -150,18 +167,19 @@ def run_timed(command: str, cwd: str, env: dict, timeout: float) -> tuple[float,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    memory = TreeMemory(process.pid)
+    sampler = TreeSampler(process.pid)
     try:
         _, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         process.communicate()
-        memory.stop()
+        sampler.stop()
         raise RuntimeError(f"timed out after {timeout:.0f} s") from None
     wall = time.perf_counter() - start
-    peak = memory.stop()
+    peak, sampled_cpu = sampler.stop()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu = max(cpu, sampled_cpu)
     if process.returncode != 0:
         tail = stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
         raise RuntimeError(f"exit {process.returncode}: " + " | ".join(tail))
