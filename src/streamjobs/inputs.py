@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from streamjobs.records import DEFAULT_MAX_LINE_BYTES
 
 COMPRESSED_OPENERS = {".gz": gzip.open, ".bz2": bz2.open}
-CHUNK_BYTES = 4 << 20
+# Reads of 1 MiB: big enough that per-chunk work is noise, small enough to stay in cache
+# and to reuse freed memory instead of faulting in fresh pages (4 MiB doubled system time).
+CHUNK_BYTES = 1 << 20
 _GLOB_CHARS = "*?["
 
 
