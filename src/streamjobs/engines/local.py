@@ -114,7 +114,7 @@ class LocalEngine:
     def __init__(
         self,
         processes: int = 0,
-        split_bytes: int = 64 << 20,
+        split_bytes: int = 16 << 20,
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         progress: bool | None = None,
     ):
