@@ -38,3 +38,15 @@ def run_luigi(args: list[str], cwd, timeout: float = 300, **env: str):
 @pytest.fixture
 def run_luigi_cmd():
     return run_luigi
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A SeaweedFS S3 server on 127.0.0.1 for the whole session (an S3Server)."""
+    from tests.s3_server import SeaweedS3
+
+    server = SeaweedS3()
+    try:
+        yield server.start()
+    finally:
+        server.stop()

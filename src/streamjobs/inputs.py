@@ -4,6 +4,9 @@ Splits follow Hadoop's rules so every engine sees the same lines: an uncompresse
 cut into byte ranges; a line belongs to the split in which it starts (a split skips the
 partial line it begins in and reads past its end to finish its last line); a compressed
 file (``.gz``, ``.bz2``) is one split, decompressed on the fly.
+
+A path is a local path or an ``s3://`` URL (objects listed, sized and read by byte range
+in ``streamjobs.s3``, imported only then); the splitting logic is the same for both.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from streamjobs.errors import JobError
 from streamjobs.records import DEFAULT_MAX_LINE_BYTES
 
 COMPRESSED_OPENERS = {".gz": gzip.open, ".bz2": bz2.open}
@@ -24,7 +28,7 @@ CHUNK_BYTES = 1 << 20
 _GLOB_CHARS = "*?["
 
 
-class InputError(Exception):
+class InputError(JobError):
     """An input path that cannot be read as the job's input; the message names it."""
 
 
@@ -37,8 +41,16 @@ def is_compressed(path: str) -> bool:
     return os.path.splitext(path)[1] in COMPRESSED_OPENERS
 
 
+def _is_s3(path: str) -> bool:
+    return path[:5].lower() == "s3://"
+
+
 def list_input_files(path: str) -> list[str]:
     """The files an input path names: a file, a directory's visible files, or a glob."""
+    if _is_s3(path):
+        from streamjobs import s3
+
+        return s3.list_input_files(path)
     if any(char in path for char in _GLOB_CHARS):
         matches = sorted(glob.glob(path))
         if not matches:
@@ -53,6 +65,8 @@ def list_input_files(path: str) -> list[str]:
     if not files:
         raise InputError(f"input path has no input files: {path}")
     for file in files:
+        if not os.path.exists(file):
+            raise InputError(f"input file does not exist (a broken link?): {file}")
         if not os.access(file, os.R_OK):
             raise InputError(f"input file is not readable: {file}")
     return files
@@ -74,6 +88,10 @@ def _files_of(path: str) -> list[str]:
 
 
 def input_exists(path: str) -> bool:
+    if _is_s3(path):
+        from streamjobs import s3
+
+        return s3.input_exists(path)
     if any(char in path for char in _GLOB_CHARS):
         return bool(glob.glob(path))
     return os.path.exists(path)
@@ -89,11 +107,20 @@ class Split:
     size: int = 0  # bytes this split covers, for progress
 
 
+def file_size(path: str) -> int:
+    """The size of an input file or object, in bytes."""
+    if _is_s3(path):
+        from streamjobs import s3
+
+        return s3.object_size(path)
+    return os.path.getsize(path)
+
+
 def plan_splits(files: list[str], split_bytes: int) -> list[Split]:
     """Cut files into splits of at most ``split_bytes`` (compressed files stay whole)."""
     splits = []
     for path in files:
-        size = os.path.getsize(path)
+        size = file_size(path)
         if is_compressed(path) or size <= split_bytes:
             splits.append(Split(path, 0, None, size))
             continue
@@ -126,8 +153,13 @@ class Chunk:
 
 
 def open_binary(path: str):
-    opener = COMPRESSED_OPENERS.get(os.path.splitext(path)[1], open)
-    return opener(path, "rb")
+    """A binary stream of a file's lines, decompressed when the name says so."""
+    decompress = COMPRESSED_OPENERS.get(os.path.splitext(path)[1])
+    if _is_s3(path):
+        from streamjobs import s3
+
+        return s3.open_object(path, decompress)
+    return (decompress or open)(path, "rb")
 
 
 def read_split(

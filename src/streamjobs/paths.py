@@ -13,12 +13,16 @@ import uuid
 
 import luigi
 
+from streamjobs.errors import JobError
 from streamjobs.inputs import input_exists
 
 SUCCESS_FILE = "_SUCCESS"
 
+# Engines whose paths are on a cluster's file systems rather than this machine's.
+CLUSTER_ENGINES = frozenset({"hadoop"})
 
-class OutputError(Exception):
+
+class OutputError(JobError):
     """An output location that cannot be written; the message names it."""
 
 
@@ -26,6 +30,32 @@ def scheme(path: str) -> str:
     """``s3``, ``hdfs``, ``file`` or ``""`` (a bare path)."""
     head, sep, _ = path.partition("://")
     return head.lower() if sep else ""
+
+
+def input_target(path: str, engine: str) -> luigi.Target:
+    """The Luigi target for an input path as ``engine`` reads it.
+
+    The Hadoop engine reads the cluster's file systems (see ``cluster_paths``); every
+    other engine reads this machine's.
+    """
+    if engine in CLUSTER_ENGINES:
+        from streamjobs.cluster_paths import cluster_input
+
+        return cluster_input(path)
+    if scheme(path) == "s3":
+        return s3_target(path, "input")
+    return LocalInput(path)
+
+
+def output_target(path: str, engine: str) -> luigi.Target:
+    """The Luigi target for an output directory as ``engine`` writes it."""
+    if engine in CLUSTER_ENGINES:
+        from streamjobs.cluster_paths import cluster_output
+
+        return cluster_output(path)
+    if scheme(path) == "s3":
+        return s3_target(path, "directory")
+    return LocalOutputDirectory(local_path(path))
 
 
 def local_path(path: str) -> str:
@@ -89,3 +119,30 @@ class LocalPublisher:
 
     def abort(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+# ---- s3:// targets (luigi.contrib.s3 imported only for s3:// paths) --------------------
+
+
+def s3_target(path: str, kind: str) -> luigi.Target:
+    """A Luigi target for an ``s3://`` path: ``kind`` is ``input`` (a prefix, object or
+    glob; exists when it names an object), ``directory`` (an output prefix, complete when
+    its ``_SUCCESS`` exists) or ``file`` (one output object). Luigi's S3 client reads
+    ``[s3]`` from client.cfg, as our own reads and writes do."""
+    from luigi.contrib.s3 import S3FlagTarget, S3Target
+
+    if kind == "input":
+        return _S3Input(path)
+    if kind == "directory":
+        return S3FlagTarget(path.rstrip("/") + "/", flag=SUCCESS_FILE)
+    if kind == "file":
+        return S3Target(path)
+    raise ValueError(f"unknown target kind {kind!r}")
+
+
+class _S3Input(luigi.Target):
+    def __init__(self, path: str):
+        self.path = path
+
+    def exists(self) -> bool:
+        return input_exists(self.path)

@@ -94,8 +94,9 @@ def parse_object(raw: bytes) -> dict:
         obj = msgspec.json.decode(raw)
     except UnicodeDecodeError as exc:
         raise BadRecord(INVALID_UTF8, str(exc)) from None
-    except msgspec.DecodeError:
-        # msgspec refuses a few things json accepts (lone surrogates); json decides.
+    except (msgspec.DecodeError, RecursionError):
+        # msgspec refuses a few things json accepts (lone surrogates); json decides. Both
+        # raise RecursionError on deeply nested values: a bad record, never a crash.
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -167,7 +168,8 @@ class BadLine:
     line: int | None  # 1-based line number, when the reader knows it
     reason: str
     detail: str
-    text: bytes
+    text: bytes  # the line, or only its first bytes when it was too long to read whole
+    length: int | None = None  # the line's length in bytes, when ``text`` is a prefix
 
     def to_json(self) -> bytes:
         entry = {"source": self.source, "offset": self.offset}
@@ -176,7 +178,7 @@ class BadLine:
         entry.update(
             reason=self.reason,
             detail=self.detail,
-            length=len(self.text),
+            length=len(self.text) if self.length is None else self.length,
             text=self.text[:QUARANTINE_TEXT_BYTES].decode("utf-8", "backslashreplace"),
         )
         return json.dumps(entry, ensure_ascii=False).encode("utf-8", "backslashreplace")
@@ -331,5 +333,5 @@ class ThresholdFilter:
     def too_long(self, source: str, offset: int, line: int | None, prefix: bytes, length: int):
         """A BadLine for a line the reader cut off at the line-length limit."""
         return BadLine(
-            source, offset, line, LINE_TOO_LONG, f"{length} bytes, over the limit", prefix
+            source, offset, line, LINE_TOO_LONG, f"{length} bytes, over the limit", prefix, length
         )

@@ -32,7 +32,9 @@ def map_stream(
             item.lines = result.read
         else:
             detail = f"{item.length} bytes, over the {max_line_bytes}-byte limit"
-            bad = BadLine(source, item.offset, item.line, LINE_TOO_LONG, detail, item.prefix)
+            bad = BadLine(
+                source, item.offset, item.line, LINE_TOO_LONG, detail, item.prefix, item.length
+            )
             result = ChunkResult(read=1, bad=[bad])
         outfile.writelines(result.output)
         if quarantine is not None:

@@ -9,28 +9,61 @@ in the engines.
 
 from __future__ import annotations
 
+import logging
 import os
 
 import luigi
 
 from streamjobs.config import apply_retcode_defaults, streaming
 from streamjobs.engines import get_engine
-from streamjobs.inputs import is_compressed, list_input_files
-from streamjobs.paths import LocalInput, LocalOutputDirectory, local_path
+from streamjobs.errors import JobError
+from streamjobs.inputs import InputError, input_exists, is_compressed, list_input_files
+from streamjobs.paths import input_target, local_path, output_target, s3_target, scheme
 
 apply_retcode_defaults()
+
+
+class _JobErrorsOnOneLine(logging.Filter):
+    """Luigi logs a failed task with its traceback. A JobError's message says all a user
+    needs (what, where, how many), so show it on the failure line instead of engine
+    internals; any other exception keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, JobError) and isinstance(record.args, tuple):
+            record.msg = f"{record.msg}: %s"
+            record.args = (*record.args, f"{type(error).__name__}: {error}")
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+logging.getLogger("luigi-interface").addFilter(_JobErrorsOnOneLine())
+
+
+class _ExplainsJobErrors:
+    """The explanation sent to the scheduler (its UI, its e-mails): a JobError's message
+    rather than a traceback."""
+
+    def on_failure(self, exception):
+        if isinstance(exception, JobError):
+            return f"{type(exception).__name__}: {exception}"
+        return super().on_failure(exception)
 
 
 class InputData(luigi.ExternalTask):
     """Input that exists before the job runs (the post's ``InData``)."""
 
     path = luigi.Parameter()
+    engine = luigi.Parameter(
+        default="local", description="The engine that reads it (hadoop: the cluster's paths)."
+    )
 
     def output(self):
-        return LocalInput(self.path)
+        return input_target(self.path, self.engine)
 
 
-class StreamingJobTask(luigi.Task):
+class StreamingJobTask(_ExplainsJobErrors, luigi.Task):
     """A map-only job over every line of ``input_path``, written to ``output_path``.
 
     Subclasses define ``line_mapper()``, returning a picklable object with
@@ -71,17 +104,17 @@ class StreamingJobTask(luigi.Task):
         return streaming().split_mb
 
     def requires(self):
-        return InputData(path=self.input_path)
+        return InputData(path=self.input_path, engine=self.engine_name)
 
     def output(self):
-        return LocalOutputDirectory(local_path(self.output_path))
+        return output_target(self.output_path, self.engine_name)
 
     def run(self):
         engine = get_engine(self.engine_name)
         engine.from_job(self).run(self)
 
 
-class StreamingFileTask(luigi.Task):
+class StreamingFileTask(_ExplainsJobErrors, luigi.Task):
     """A job over one input file into one output file, run inside the task's process."""
 
     input_file = luigi.Parameter(description="The input file.")
@@ -95,6 +128,8 @@ class StreamingFileTask(luigi.Task):
         return InputData(path=self.input_file)
 
     def output(self):
+        if scheme(self.output_file) == "s3":
+            return s3_target(self.output_file, "file")
         return luigi.LocalTarget(self.output_file)
 
     def run(self):
@@ -111,7 +146,18 @@ def output_name(input_file: str) -> str:
     return os.path.splitext(name)[0] if is_compressed(name) else name
 
 
-class EachFileTask(luigi.WrapperTask):
+def _input_location(path: str) -> str:
+    """An ``s3://`` URL as given; a bare or ``file://`` path as a local path."""
+    return path if scheme(path) == "s3" else local_path(path)
+
+
+def _join(directory: str, name: str) -> str:
+    if scheme(directory) == "s3":
+        return directory.rstrip("/") + "/" + name
+    return os.path.join(directory, name)
+
+
+class EachFileTask(_ExplainsJobErrors, luigi.WrapperTask):
     """One ``file_task`` per input file, each writing one file into ``output_path``.
 
     Extra parameters of ``file_task`` (a threshold, say) are passed on by name.
@@ -122,16 +168,37 @@ class EachFileTask(luigi.WrapperTask):
 
     file_task: type[StreamingFileTask] = StreamingFileTask
 
+    def complete(self) -> bool:
+        # An unusable input (an empty directory, say) leaves no file tasks; with none,
+        # a WrapperTask would count as complete and the run would "succeed".
+        try:
+            list_input_files(_input_location(self.input_path))
+        except InputError:
+            return False
+        return super().complete()
+
+    def run(self):
+        # Reached with no file tasks only when the input is unusable: fail, naming it.
+        list_input_files(_input_location(self.input_path))
+
     def requires(self):
+        if not input_exists(_input_location(self.input_path)):
+            # Missing input: Luigi reports a missing external dependency, as for a job.
+            yield InputData(path=self.input_path)
+            return
+        try:
+            files = list_input_files(_input_location(self.input_path))
+        except InputError:
+            return  # run() raises it as this task's failure
         shared = {
             name: getattr(self, name)
             for name, _ in self.get_params()
             if name not in ("input_path", "output_path")
             and name in dict(self.file_task.get_params())
         }
-        for path in list_input_files(local_path(self.input_path)):
+        for path in files:
             yield self.file_task(
                 input_file=path,
-                output_file=os.path.join(self.output_path, output_name(path)),
+                output_file=_join(self.output_path, output_name(path)),
                 **shared,
             )

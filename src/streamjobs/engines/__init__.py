@@ -10,6 +10,8 @@ import importlib
 
 ENGINES = {
     "local": "streamjobs.engines.local:LocalEngine",
+    "hadoop": "streamjobs.engines.hadoop:HadoopEngine",
+    "spark": "streamjobs.engines.spark:SparkEngine",
 }
 
 

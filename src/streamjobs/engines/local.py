@@ -5,6 +5,10 @@ each writes ``part-NNNNN`` for its split into a staging directory, plus quaranti
 under ``_quarantine/``. When all succeed and the bad-record limit holds, ``_COUNTERS.json``
 and ``_SUCCESS`` are written and the directory is renamed into place. On any failure or
 interruption nothing is published and the staging directory is removed.
+
+Input and output may be ``s3://`` URLs (see ``streamjobs.s3``): objects are split and read
+by byte range like files; for S3 output each worker writes its part locally and sends it
+to a temporary prefix, which is copied into place once every split succeeded.
 """
 
 from __future__ import annotations
@@ -12,14 +16,28 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
+import tempfile
+import zlib
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from streamjobs import counters as counters_mod
-from streamjobs.inputs import LongLine, Split, list_input_files, plan_splits, read_split
-from streamjobs.paths import LocalPublisher, local_path
+from streamjobs.errors import JobError
+from streamjobs.inputs import (
+    InputError,
+    LongLine,
+    Split,
+    file_size,
+    list_input_files,
+    plan_splits,
+    read_split,
+)
+from streamjobs.paths import LocalPublisher, OutputError, local_path
 from streamjobs.records import (
     DEFAULT_MAX_LINE_BYTES,
     LINE_TOO_LONG,
@@ -33,12 +51,16 @@ QUARANTINE_DIR = "_quarantine"
 EXAMPLES_KEPT = 5
 
 
-class TooManyBadRecords(Exception):
+class TooManyBadRecords(JobError):
     """The bad-record limit was passed; the message gives the count and examples."""
 
 
-class Interrupted(Exception):
+class Interrupted(JobError):
     """SIGTERM arrived during a run."""
+
+
+class WorkerDied(JobError):
+    """A worker process ended abruptly (killed by a signal, or out of memory)."""
 
 
 @dataclass
@@ -54,17 +76,27 @@ def part_name(index: int) -> str:
     return f"part-{index:05d}"
 
 
-def map_split(mapper, split: Split, directory: str, index: int, max_line_bytes: int, on_chunk=None):
+def map_split(
+    mapper,
+    split: Split,
+    directory: str,
+    index: int,
+    max_line_bytes: int,
+    upload_to=None,
+    on_chunk=None,
+):
     """Run ``mapper`` over one split into ``directory/part-NNNNN``; a SplitReport.
 
-    ``on_chunk(n)``, when given, is called with the input bytes of each chunk mapped.
+    With ``upload_to`` (an ``s3://`` staging prefix), the split's files are then uploaded
+    there and removed locally. ``on_chunk(n)``, when given, is called with the input bytes
+    of each chunk mapped.
     """
     totals = counters_mod.new_counters()
     examples: list[str] = []
     quarantine = None
     try:
         with open(os.path.join(directory, part_name(index)), "wb") as out:
-            for item in read_split(split, max_line_bytes=max_line_bytes):
+            for item in _read_input(split, max_line_bytes):
                 if isinstance(item, LongLine):
                     bad = BadLine(
                         split.path,
@@ -73,6 +105,7 @@ def map_split(mapper, split: Split, directory: str, index: int, max_line_bytes: 
                         LINE_TOO_LONG,
                         f"{item.length} bytes, over the {max_line_bytes}-byte limit",
                         item.prefix,
+                        item.length,
                     )
                     result = ChunkResult(read=1, bad=[bad])
                     size = item.length + 1
@@ -94,7 +127,48 @@ def map_split(mapper, split: Split, directory: str, index: int, max_line_bytes: 
     finally:
         if quarantine is not None:
             quarantine.close()
+    if upload_to is not None:
+        from streamjobs import s3
+
+        s3.upload_files(directory, _split_files(directory, index), upload_to)
     return SplitReport(totals, examples, split.size)
+
+
+def _read_input(split: Split, max_line_bytes: int):
+    """``read_split``, with a failed read (I/O error, corrupt compressed data) as an
+    InputError naming the file; write errors, raised outside this generator, stay OSErrors."""
+    try:
+        yield from read_split(split, max_line_bytes=max_line_bytes)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"cannot read input file {split.path}: {exc}") from None
+
+
+@contextmanager
+def _output_errors(final: str):
+    """Report an OSError while writing (disk full, read-only, ...) as an OutputError.
+
+    Input errors are InputErrors by then (see ``_read_input``), so an OSError here is
+    the output's.
+    """
+    try:
+        yield
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        reason = exc.strerror or str(exc)
+        raise OutputError(
+            f"cannot write output {final}: {reason}{where}; nothing was published"
+        ) from None
+    except BrokenProcessPool:
+        raise WorkerDied(
+            f"a worker process died (killed, or out of memory) while writing {final}; "
+            "nothing was published"
+        ) from None
+
+
+def _split_files(directory: str, index: int) -> list[str]:
+    """The files (relative to ``directory``) that ``map_split`` wrote for split ``index``."""
+    names = [part_name(index), f"{QUARANTINE_DIR}/{part_name(index)}.jsonl"]
+    return [name for name in names if os.path.exists(os.path.join(directory, name))]
 
 
 def _open_quarantine(directory: str, index: int):
@@ -139,16 +213,25 @@ class LocalEngine:
         )
 
     def run_mapper(self, mapper, input_path: str, output_path: str, max_bad_records=None):
-        files = list_input_files(local_path(input_path))
+        files = list_input_files(_input_location(input_path))
         splits = plan_splits(files, self.split_bytes)
-        publisher = LocalPublisher(output_path)
+        upload_to = None
+        if _is_s3(output_path):
+            from streamjobs.s3 import S3Publisher
+
+            publisher = S3Publisher(output_path)
+            upload_to = publisher.staging_url
+        else:
+            publisher = LocalPublisher(output_path)
         staging = publisher.begin()
         try:
-            with _SigtermRaises():
-                totals, examples = self._map_all(mapper, splits, staging, max_bad_records)
-            with open(os.path.join(staging, counters_mod.COUNTERS_FILE), "w") as out:
-                out.write(counters_mod.dumps(totals))
-            publisher.publish()
+            with _output_errors(publisher.final), _SigtermRaises():
+                totals, examples = self._map_all(
+                    mapper, splits, staging, max_bad_records, upload_to
+                )
+                with open(os.path.join(staging, counters_mod.COUNTERS_FILE), "w") as out:
+                    out.write(counters_mod.dumps(totals))
+                publisher.publish()
         except BaseException:
             publisher.abort()
             raise
@@ -168,28 +251,53 @@ class LocalEngine:
     def run_file(self, mapper, input_file: str, output_file: str, max_bad_records=None):
         """One file into one file, in this process; side files under ``_quarantine/`` and
         ``_counters/`` beside it. The output file is renamed into place last."""
-        (path,) = list_input_files(local_path(input_file))
+        (path,) = list_input_files(_input_location(input_file))
+        split = Split(path, 0, None, file_size(path))
+        if _is_s3(output_file):
+            return self._run_file_to_s3(mapper, split, output_file, max_bad_records)
         output_file = os.path.abspath(local_path(output_file))
         directory, name = os.path.split(output_file)
         publisher = LocalPublisher(output_file)
         staging = publisher.begin()
         try:
-            split = Split(path, 0, None, os.path.getsize(path))
-            with _SigtermRaises():
+            with _output_errors(output_file), _SigtermRaises():
                 totals, _ = self._map_all(mapper, [split], staging, max_bad_records)
-            quarantined = os.path.join(staging, QUARANTINE_DIR, part_name(0) + ".jsonl")
-            if os.path.exists(quarantined):
-                os.makedirs(os.path.join(directory, QUARANTINE_DIR), exist_ok=True)
-                os.replace(quarantined, os.path.join(directory, QUARANTINE_DIR, name + ".jsonl"))
-            os.makedirs(os.path.join(directory, "_counters"), exist_ok=True)
-            with open(os.path.join(directory, "_counters", name + ".json"), "w") as out:
-                out.write(counters_mod.dumps(totals))
-            os.replace(os.path.join(staging, part_name(0)), output_file)
+                quarantined = os.path.join(staging, QUARANTINE_DIR, part_name(0) + ".jsonl")
+                if os.path.exists(quarantined):
+                    os.makedirs(os.path.join(directory, QUARANTINE_DIR), exist_ok=True)
+                    os.replace(
+                        quarantined, os.path.join(directory, QUARANTINE_DIR, name + ".jsonl")
+                    )
+                os.makedirs(os.path.join(directory, "_counters"), exist_ok=True)
+                with open(os.path.join(directory, "_counters", name + ".json"), "w") as out:
+                    out.write(counters_mod.dumps(totals))
+                os.replace(os.path.join(staging, part_name(0)), output_file)
         finally:
             publisher.abort()
         return totals
 
-    def _map_all(self, mapper, splits, staging, max_bad_records):
+    def _run_file_to_s3(self, mapper, split: Split, output_url: str, max_bad_records):
+        """``run_file`` into an object: side files first, the object last (one atomic PUT)."""
+        from streamjobs import s3
+
+        staging = tempfile.mkdtemp(prefix="streamjobs-")
+        try:
+            with _SigtermRaises():
+                totals, _ = self._map_all(mapper, [split], staging, max_bad_records)
+            name = output_url.rpartition("/")[2]
+            counters_file = os.path.join(staging, counters_mod.COUNTERS_FILE)
+            with open(counters_file, "w") as out:
+                out.write(counters_mod.dumps(totals))
+            side_files = {f"_counters/{name}.json": counters_file}
+            quarantined = os.path.join(staging, QUARANTINE_DIR, part_name(0) + ".jsonl")
+            if os.path.exists(quarantined):
+                side_files[f"{QUARANTINE_DIR}/{name}.jsonl"] = quarantined
+            s3.publish_file(os.path.join(staging, part_name(0)), side_files, output_url)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return totals
+
+    def _map_all(self, mapper, splits, staging, max_bad_records, upload_to=None):
         totals = counters_mod.new_counters()
         examples: list[str] = []
         progress = _progress_bar(sum(split.size for split in splits), self.progress)
@@ -199,12 +307,17 @@ class LocalEngine:
             examples.extend(report.examples[: EXAMPLES_KEPT - len(examples)])
             bad = totals[counters_mod.RECORDS]["bad"]
             if max_bad_records is not None and bad > max_bad_records:
+                # Stop at once: on a large input the rest would only add to the count.
                 raise TooManyBadRecords(
-                    f"{bad} bad records, more than --max-bad-records {max_bad_records}; "
-                    f"nothing was published. First of them: {'; '.join(examples)}"
+                    f"more than --max-bad-records {max_bad_records}: {bad} bad records in "
+                    f"the input read so far; nothing was published. "
+                    f"First of them: {'; '.join(examples)}"
                 )
 
-        args = [(mapper, split, staging, i, self.max_line_bytes) for i, split in enumerate(splits)]
+        args = [
+            (mapper, split, staging, i, self.max_line_bytes, upload_to)
+            for i, split in enumerate(splits)
+        ]
         try:
             if self.processes == 1 or len(splits) == 1:
                 on_chunk = progress.update if self.progress else None
@@ -245,6 +358,15 @@ class LocalEngine:
                 for process in list(pool._processes.values()):  # stop running splits now
                     process.terminate()
                 raise
+
+
+def _is_s3(path: str) -> bool:
+    return path[:5].lower() == "s3://"
+
+
+def _input_location(path: str) -> str:
+    """An ``s3://`` URL as given; a bare or ``file://`` path as a local path."""
+    return path if _is_s3(path) else local_path(path)
 
 
 # In a worker process: the counter of input bytes mapped, shared with the parent's

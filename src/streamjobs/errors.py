@@ -1,0 +1,11 @@
+"""Errors a user can act on: the message alone says what went wrong and where.
+
+A job that fails with one of these shows its message on one line (see ``tasks``); any
+other exception is a bug and keeps its full traceback.
+"""
+
+from __future__ import annotations
+
+
+class JobError(Exception):
+    """A run failed for a reason its message states in full: a path, a count, a signal."""

@@ -1,0 +1,1 @@
+"""Developer tools: a throwaway luigid on loopback, the README's luigid screenshot."""
