@@ -121,3 +121,12 @@ def test_a_float_plus_an_integer_beyond_float_range_is_not_finite():
     result = ThresholdFilter(0).map_chunk(chunk, "big.json")
     assert len(result.output) == 1
     assert [bad.reason for bad in result.bad] == ["not_finite"]
+
+
+def test_an_integer_sum_beyond_float_range_is_not_finite_on_both_paths():
+    huge = b"9" * 400
+    line = b'{"index": ' + huge + b', "total": ' + huge + b"}"
+    fast = ThresholdFilter(0).map_chunk(b'{"index": 1, "total": 1}\n' + line + b"\n")
+    slow = ThresholdFilter(0).map_chunk(b"\n" + line + b"\n")
+    assert [bad.reason for bad in fast.bad] == [bad.reason for bad in slow.bad] == ["not_finite"]
+    assert oracle.classify(line, 0)[0] == "bad"

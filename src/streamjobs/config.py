@@ -32,8 +32,11 @@ class streaming(luigi.Config):  # noqa: N801 -- Luigi names config classes after
     processes = luigi.IntParameter(
         default=0, description="Worker processes of the local engine (0: one per core)."
     )
+    # 16 MiB: several splits per worker even for a few files, so a worker that finishes
+    # early (or shares its core with another program) takes the next split and the cores
+    # end together; a split costs well under a millisecond to start.
     split_mb = luigi.IntParameter(
-        default=64, description="Largest input split of the local engine, in MiB."
+        default=16, description="Largest input split of the local engine, in MiB."
     )
 
 

@@ -29,6 +29,7 @@ def map_stream(
     for item in read_lines(infile, 0, None, chunk_bytes, max_line_bytes):
         if isinstance(item, Chunk):
             result = mapper.map_chunk(item.data, source, item.offset, item.first_line)
+            item.lines = result.read
         else:
             detail = f"{item.length} bytes, over the {max_line_bytes}-byte limit"
             bad = BadLine(

@@ -77,12 +77,19 @@ def part_name(index: int) -> str:
 
 
 def map_split(
-    mapper, split: Split, directory: str, index: int, max_line_bytes: int, upload_to=None
+    mapper,
+    split: Split,
+    directory: str,
+    index: int,
+    max_line_bytes: int,
+    upload_to=None,
+    on_chunk=None,
 ):
     """Run ``mapper`` over one split into ``directory/part-NNNNN``; a SplitReport.
 
     With ``upload_to`` (an ``s3://`` staging prefix), the split's files are then uploaded
-    there and removed locally.
+    there and removed locally. ``on_chunk(n)``, when given, is called with the input bytes
+    of each chunk mapped.
     """
     totals = counters_mod.new_counters()
     examples: list[str] = []
@@ -101,8 +108,13 @@ def map_split(
                         item.length,
                     )
                     result = ChunkResult(read=1, bad=[bad])
+                    size = item.length + 1
                 else:
                     result = mapper.map_chunk(item.data, split.path, item.offset, item.first_line)
+                    item.lines = result.read
+                    size = len(item.data)
+                if on_chunk is not None:
+                    on_chunk(size)
                 out.writelines(result.output)
                 if result.bad:
                     if quarantine is None:
@@ -176,7 +188,7 @@ class LocalEngine:
     def __init__(
         self,
         processes: int = 0,
-        split_bytes: int = 64 << 20,
+        split_bytes: int = 16 << 20,
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         progress: bool | None = None,
     ):
@@ -293,7 +305,6 @@ class LocalEngine:
         def account(report: SplitReport):
             counters_mod.add_counters(totals, report.counters)
             examples.extend(report.examples[: EXAMPLES_KEPT - len(examples)])
-            progress.update(report.size)
             bad = totals[counters_mod.RECORDS]["bad"]
             if max_bad_records is not None and bad > max_bad_records:
                 # Stop at once: on a large input the rest would only add to the count.
@@ -309,23 +320,35 @@ class LocalEngine:
         ]
         try:
             if self.processes == 1 or len(splits) == 1:
+                on_chunk = progress.update if self.progress else None
                 for arg in args:
-                    account(map_split(*arg))
+                    account(map_split(*arg, on_chunk=on_chunk))
             else:
-                self._map_in_pool(args, account)
+                self._map_in_pool(args, account, progress if self.progress else None)
         finally:
             progress.close()
         return totals, examples
 
-    def _map_in_pool(self, args, account):
+    def _map_in_pool(self, args, account, progress):
         # fork: workers start in milliseconds and inherit the imported job code.
         context = multiprocessing.get_context("fork")
         workers = min(self.processes, len(args))
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
-            pending = {pool.submit(map_split, *arg) for arg in args}
+        # With a progress bar, workers add each chunk's bytes to a shared counter that
+        # this process polls; without one, nothing is shared and nothing polls.
+        mapped = context.Value("q", 0) if progress is not None else None
+        on_chunk = _add_to_mapped if progress is not None else None
+        poll = 0.2 if progress is not None else None
+        shown = 0
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init_worker, initargs=(mapped,)
+        ) as pool:
+            pending = {pool.submit(map_split, *arg, on_chunk=on_chunk) for arg in args}
             try:
                 while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    done, pending = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
+                    if progress is not None:
+                        progress.update(mapped.value - shown)
+                        shown = mapped.value
                     for future in done:
                         # A worker killed by a signal surfaces here as BrokenProcessPool.
                         account(future.result())
@@ -346,10 +369,22 @@ def _input_location(path: str) -> str:
     return path if _is_s3(path) else local_path(path)
 
 
-def _init_worker():
+# In a worker process: the counter of input bytes mapped, shared with the parent's
+# progress bar (None without one).
+_mapped = None
+
+
+def _init_worker(mapped=None):
     # The parent owns interruption: it terminates workers on Ctrl-C or SIGTERM and cleans up.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    global _mapped
+    _mapped = mapped
+
+
+def _add_to_mapped(size: int) -> None:
+    with _mapped.get_lock():
+        _mapped.value += size
 
 
 class _SigtermRaises:

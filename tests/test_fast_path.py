@@ -1,0 +1,116 @@
+"""The chunk fast path is exact: random chunks of ordinary and awkward lines, against the
+oracle and against the line-by-line path, plus the reader's cheap long-line test."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from streamjobs.inputs import _has_long_line
+from streamjobs.records import ThresholdFilter, _lines_at
+from tests import oracle
+
+NUMBERS = [
+    "0.5",
+    "1",
+    "-3",
+    "1.5e0",
+    "0.9999999999999999",
+    "9007199254740993",  # 2**53 + 1: not a float, compared exactly
+    "18446744073709551616",  # 2**64: beyond msgspec's integers
+    "1e308",
+    "-1.7e308",  # two of these overflow to -inf: not_finite
+    "1.7e308",
+    "1e400",
+    "true",
+    '"1"',
+    "null",
+    "NaN",
+]
+LINES = st.one_of(
+    st.builds(
+        lambda i, t, extra: f'{{"index": {i}, "total": {t}{extra}}}',
+        st.sampled_from(NUMBERS),
+        st.sampled_from(NUMBERS),
+        st.sampled_from(["", ', "name": "x"', ', "n": {"a": [1, 2]}', ', "sum_val": 0']),
+    ),
+    st.sampled_from(
+        [
+            "",
+            "   ",
+            '{"index": 1, "total": 1}\r',
+            '{"index": 1, "total": 1} {"index": 1, "total": 1}',
+            '{"index": 1, "total": 1},{"index": 1, "total": 1}',
+            '{"index": 1, "total": 1, "a": {"b": 1}',  # with the next line "}" ...
+            "}",
+            '{"index": 1,',
+            '"total": 1}',
+            '{"total": 2}',
+            "[1, 2]",
+            '{"index": 1, "total": 1, "s": "\u00e9"}',
+            '{"index": 1, "total": 1, "s": "\\ud800"}',
+            ' {"index": 1.5, "total": 1.5}',
+        ]
+    ),
+)
+
+
+def run_both_paths(job: ThresholdFilter, chunk: bytes):
+    fast = job.map_chunk(chunk)
+    slow = job._map_chunk_by_line(chunk, "", 0, 1)
+    return fast, slow
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    lines=st.lists(LINES, min_size=1, max_size=30),
+    final_newline=st.booleans(),
+    threshold=st.sampled_from([1.99, 0.0, -1e308, 2.0, 9007199254740992.0]),
+)
+# One object over two lines and two objects on one line: as many objects as lines, first
+# and last bytes as a good chunk's. Only the check of every line break catches it.
+@example(
+    lines=['{"index": 1,', '"total": 1}', '{"index": 1, "total": 1} {"index": 1, "total": 1}'],
+    final_newline=True,
+    threshold=0.0,
+)
+def test_map_chunk_agrees_with_the_oracle_and_the_exact_path(lines, final_newline, threshold):
+    chunk = "\n".join(lines).encode("utf-8", "surrogatepass") + (b"\n" if final_newline else b"")
+    job = ThresholdFilter(threshold)
+    fast, slow = run_both_paths(job, chunk)
+    assert fast.output == slow.output
+    assert (fast.read, fast.blank, len(fast.bad)) == (slow.read, slow.blank, len(slow.bad))
+    kept, counts = oracle.expected([chunk], threshold)
+    assert oracle.canonical(json.loads(line) for line in fast.output) == oracle.canonical(kept)
+    assert (len(fast.bad), fast.blank) == (counts["bad"], counts["blank"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.floats(-10, 10, allow_nan=False), min_size=1, max_size=300),
+    threshold=st.floats(-10, 10, allow_nan=False),
+)
+def test_good_chunks_take_the_fast_path_and_keep_the_input_order(values, threshold):
+    lines = [f'{{"index": {v!r}, "total": 0.5, "k": {i}}}\n' for i, v in enumerate(values)]
+    chunk = "".join(lines).encode()
+    job = ThresholdFilter(threshold)
+    fast = job._map_chunk_fast(chunk)
+    assert fast is not None  # every line is good: no fallback
+    expected = [i for i, v in enumerate(values) if v + 0.5 > threshold]
+    assert [json.loads(line)["k"] for line in fast.output] == expected
+    assert fast.output == job._map_chunk_by_line(chunk, "", 0, 1).output
+
+
+@given(st.lists(st.binary(max_size=20).map(lambda b: b.replace(b"\n", b"")), min_size=1))
+def test_lines_at_finds_the_lines_a_split_would(lines):
+    chunk = b"\n".join(lines) + b"\n"
+    numbers = list(range(0, len(lines), 3))
+    assert list(_lines_at(chunk, numbers, len(chunk) / len(lines))) == [lines[i] for i in numbers]
+
+
+@given(st.binary(max_size=60).map(lambda b: b.replace(b"a", b"\n")), st.integers(0, 12))
+def test_the_long_line_test_matches_splitting_the_chunk(chunk, limit):
+    expected = any(len(line) > limit for line in chunk.split(b"\n"))
+    assert _has_long_line(chunk, limit) == expected
