@@ -29,7 +29,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from streamjobs import node_runner
 from streamjobs.generate import generate
+from streamjobs.records import DEFAULT_THRESHOLD, ThresholdFilter
 
 # The post's mapper, in Python 3: one json.loads and, when kept, one json.dumps a line.
 POST_MAPPER = """\
@@ -327,15 +329,41 @@ def plan_variants(data: str, first_file: str) -> tuple[list[Variant], list[str]]
                 f"out_mr{processes}",
             )
         )
+    node = prepare_node_task(os.path.dirname(data))
     variants.append(
         Variant(
             NODE_NAME,
-            f"{python} -m streamjobs.stream < {first_file} > out_node.json",
+            # A fresh task directory each time: the runner extracts its packages, as a
+            # Hadoop map task does.
+            f"rm -rf {node}/streamjobs-packages && cd {node} && "
+            f"{python} mrrunner.py map < {first_file} > ../out_node.json",
             "out_node.json",
             one_file=True,
         )
     )
     return variants, notes
+
+
+def prepare_node_task(work: str) -> str:
+    """A map task's working directory as the Hadoop engine ships it: the node runner as
+    ``mrrunner.py``, Luigi's ``packages.tar`` and the job spec. Its path."""
+    import luigi
+    import luigi_hadoop
+
+    import streamjobs
+    from streamjobs.engines.hadoop import job_spec
+    from streamjobs.engines.hadoop import luigi_hadoop as luigi_hadoop_contrib
+
+    node = os.path.join(work, "node-task")
+    os.makedirs(node, exist_ok=True)
+    shutil.copy(node_runner.__file__, os.path.join(node, "mrrunner.py"))
+    # The same packages Luigi's HadoopJobRunner archives: luigi, our package, the job.
+    luigi_hadoop_contrib.create_packages_archive(
+        [luigi, streamjobs, luigi_hadoop], os.path.join(node, "packages.tar")
+    )
+    with open(os.path.join(node, node_runner.SPEC_FILE), "w") as out:
+        json.dump(job_spec(ThresholdFilter(DEFAULT_THRESHOLD)), out)
+    return node
 
 
 def remove(path: str) -> None:
