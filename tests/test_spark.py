@@ -175,7 +175,7 @@ def test_too_many_bad_records_publishes_nothing(spark_data):
         LUIGI_CONFIG_PATH=config,
     )
     assert result.returncode == 2, result.stdout
-    assert "4 bad records, more than --max-bad-records 3" in result.stdout
+    assert "more than --max-bad-records 3: 4 bad records" in result.stdout
     assert not output.exists()
     assert no_staging_left(root)
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 
+from streamjobs.errors import TooManyBadRecords
+
 COUNTERS_FILE = "_COUNTERS.json"
 RECORDS = "records"
 BAD_RECORDS = "bad_records"
@@ -45,3 +47,22 @@ def chunk_counters(result) -> dict:
 
 def dumps(counters: dict) -> str:
     return json.dumps(counters, indent=2, sort_keys=True) + "\n"
+
+
+def summary(counters: dict, output: str) -> str:
+    """One log line: what a run read and wrote, and where."""
+    records = counters[RECORDS]
+    return (
+        f"streamjobs: {records['read']} lines read, {records['written']} written, "
+        f"{records['bad']} bad, {records['blank']} blank -> {output}"
+    )
+
+
+def check_bad_record_limit(counters: dict, limit: int | None, examples: list[str]) -> None:
+    """Raise TooManyBadRecords when more than ``limit`` lines were bad (None: no limit)."""
+    bad = counters[RECORDS]["bad"]
+    if limit is not None and bad > limit:
+        raise TooManyBadRecords(
+            f"more than --max-bad-records {limit}: {bad} bad records in the input read so "
+            f"far; nothing was published. First of them: {'; '.join(examples)}"
+        )

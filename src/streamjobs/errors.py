@@ -9,3 +9,7 @@ from __future__ import annotations
 
 class JobError(Exception):
     """A run failed for a reason its message states in full: a path, a count, a signal."""
+
+
+class TooManyBadRecords(JobError):
+    """The bad-record limit was passed; the message gives the count and examples."""

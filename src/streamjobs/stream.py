@@ -12,6 +12,25 @@ from streamjobs.inputs import CHUNK_BYTES, Chunk, read_lines
 from streamjobs.records import DEFAULT_MAX_LINE_BYTES, LINE_TOO_LONG, BadLine, ChunkResult
 
 
+def map_items(mapper, items, source: str, max_line_bytes: int):
+    """Run ``mapper`` over what a reader yields (``inputs.read_lines``/``read_split``).
+
+    Yields ``(ChunkResult, input bytes consumed)`` per item; an over-long line becomes a
+    ``line_too_long`` bad record. Shared by every engine's map loop.
+    """
+    for item in items:
+        if isinstance(item, Chunk):
+            result = mapper.map_chunk(item.data, source, item.offset, item.first_line)
+            item.lines = result.read  # so the reader need not count the chunk's lines again
+            yield result, len(item.data)
+        else:
+            detail = f"{item.length} bytes, over the {max_line_bytes}-byte limit"
+            bad = BadLine(
+                source, item.offset, item.line, LINE_TOO_LONG, detail, item.prefix, item.length
+            )
+            yield ChunkResult(read=1, bad=[bad]), item.length + 1
+
+
 def map_stream(
     mapper,
     infile,
@@ -26,16 +45,8 @@ def map_stream(
     Quarantined lines are written as JSON lines to ``quarantine`` when given.
     """
     totals = counters_mod.new_counters()
-    for item in read_lines(infile, 0, None, chunk_bytes, max_line_bytes):
-        if isinstance(item, Chunk):
-            result = mapper.map_chunk(item.data, source, item.offset, item.first_line)
-            item.lines = result.read
-        else:
-            detail = f"{item.length} bytes, over the {max_line_bytes}-byte limit"
-            bad = BadLine(
-                source, item.offset, item.line, LINE_TOO_LONG, detail, item.prefix, item.length
-            )
-            result = ChunkResult(read=1, bad=[bad])
+    items = read_lines(infile, 0, None, chunk_bytes, max_line_bytes)
+    for result, _ in map_items(mapper, items, source, max_line_bytes):
         outfile.writelines(result.output)
         if quarantine is not None:
             for bad in result.bad:

@@ -296,7 +296,7 @@ class HadoopEngine:
         except BaseException:
             _remove_quietly(client, temporary, skip_trash=True)
             raise
-        _log_counters(totals, final)
+        logger.info(counters_mod.summary(totals, final))
         return totals
 
     def _run_to_s3(self, job, spec: dict, final: str) -> dict:
@@ -312,7 +312,7 @@ class HadoopEngine:
             # The output did not exist before (checked above): whatever is there is ours.
             _remove_quietly(client, final)
             raise
-        _log_counters(totals, final)
+        logger.info(counters_mod.summary(totals, final))
         return totals
 
 
@@ -331,15 +331,3 @@ def _remove_quietly(client, path: str, **options) -> None:
             client.remove(path, recursive=True, **options)
     except Exception as exc:  # the original failure matters more; say what is left
         logger.error("streamjobs: could not remove temporary output %s: %s", path, exc)
-
-
-def _log_counters(totals: dict, final: str) -> None:
-    records = totals[counters_mod.RECORDS]
-    logger.info(
-        "streamjobs: %d lines read, %d written, %d bad, %d blank -> %s",
-        records["read"],
-        records["written"],
-        records["bad"],
-        records["blank"],
-        final,
-    )

@@ -30,7 +30,6 @@ from streamjobs import counters as counters_mod
 from streamjobs.errors import JobError
 from streamjobs.inputs import (
     InputError,
-    LongLine,
     Split,
     file_size,
     list_input_files,
@@ -40,19 +39,14 @@ from streamjobs.inputs import (
 from streamjobs.paths import LocalPublisher, OutputError, local_path
 from streamjobs.records import (
     DEFAULT_MAX_LINE_BYTES,
-    LINE_TOO_LONG,
     BadLine,
-    ChunkResult,
 )
+from streamjobs.stream import map_items
 
 logger = logging.getLogger("luigi-interface")
 
 QUARANTINE_DIR = "_quarantine"
 EXAMPLES_KEPT = 5
-
-
-class TooManyBadRecords(JobError):
-    """The bad-record limit was passed; the message gives the count and examples."""
 
 
 class Interrupted(JobError):
@@ -96,23 +90,8 @@ def map_split(
     quarantine = None
     try:
         with open(os.path.join(directory, part_name(index)), "wb") as out:
-            for item in _read_input(split, max_line_bytes):
-                if isinstance(item, LongLine):
-                    bad = BadLine(
-                        split.path,
-                        item.offset,
-                        item.line,
-                        LINE_TOO_LONG,
-                        f"{item.length} bytes, over the {max_line_bytes}-byte limit",
-                        item.prefix,
-                        item.length,
-                    )
-                    result = ChunkResult(read=1, bad=[bad])
-                    size = item.length + 1
-                else:
-                    result = mapper.map_chunk(item.data, split.path, item.offset, item.first_line)
-                    item.lines = result.read
-                    size = len(item.data)
+            items = _read_input(split, max_line_bytes)
+            for result, size in map_items(mapper, items, split.path, max_line_bytes):
                 if on_chunk is not None:
                     on_chunk(size)
                 out.writelines(result.output)
@@ -235,15 +214,7 @@ class LocalEngine:
         except BaseException:
             publisher.abort()
             raise
-        records = totals[counters_mod.RECORDS]
-        logger.info(
-            "streamjobs: %d lines read, %d written, %d bad, %d blank -> %s",
-            records["read"],
-            records["written"],
-            records["bad"],
-            records["blank"],
-            publisher.final,
-        )
+        logger.info(counters_mod.summary(totals, publisher.final))
         if examples:
             logger.warning("streamjobs: bad records, first of them: %s", "; ".join(examples))
         return totals
@@ -305,14 +276,8 @@ class LocalEngine:
         def account(report: SplitReport):
             counters_mod.add_counters(totals, report.counters)
             examples.extend(report.examples[: EXAMPLES_KEPT - len(examples)])
-            bad = totals[counters_mod.RECORDS]["bad"]
-            if max_bad_records is not None and bad > max_bad_records:
-                # Stop at once: on a large input the rest would only add to the count.
-                raise TooManyBadRecords(
-                    f"more than --max-bad-records {max_bad_records}: {bad} bad records in "
-                    f"the input read so far; nothing was published. "
-                    f"First of them: {'; '.join(examples)}"
-                )
+            # Checked as each split ends: on a large input the rest would only add to it.
+            counters_mod.check_bad_record_limit(totals, max_bad_records, examples)
 
         args = [
             (mapper, split, staging, i, self.max_line_bytes, upload_to)

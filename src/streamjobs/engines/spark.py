@@ -33,7 +33,6 @@ from streamjobs import counters as counters_mod
 from streamjobs.config import streaming
 from streamjobs.engines.local import (
     EXAMPLES_KEPT,
-    TooManyBadRecords,
     map_split,
 )
 from streamjobs.inputs import list_input_files, plan_splits
@@ -73,12 +72,7 @@ def run_on_spark(
         for report in reports:
             counters_mod.add_counters(totals, report.counters)
             examples.extend(report.examples[: EXAMPLES_KEPT - len(examples)])
-        bad = totals[counters_mod.RECORDS]["bad"]
-        if max_bad_records is not None and bad > max_bad_records:
-            raise TooManyBadRecords(
-                f"{bad} bad records, more than --max-bad-records {max_bad_records}; "
-                f"nothing was published. First of them: {'; '.join(examples)}"
-            )
+        counters_mod.check_bad_record_limit(totals, max_bad_records, examples)
         with open(os.path.join(staging, counters_mod.COUNTERS_FILE), "w") as out:
             out.write(counters_mod.dumps(totals))
         publisher.publish()
@@ -210,15 +204,7 @@ class SparkEngine:
         output = local_path(job.output_path)
         with open(os.path.join(output, counters_mod.COUNTERS_FILE)) as counters_file:
             totals = json.load(counters_file)
-        records = totals[counters_mod.RECORDS]
-        logger.info(
-            "streamjobs: %d lines read, %d written, %d bad, %d blank -> %s (spark)",
-            records["read"],
-            records["written"],
-            records["bad"],
-            records["blank"],
-            os.path.abspath(output),
-        )
+        logger.info(counters_mod.summary(totals, os.path.abspath(output)) + " (spark)")
         return totals
 
 
