@@ -304,3 +304,29 @@ def test_cluster_paths_refuse_this_machines_files_and_accept_any_hadoop_version(
     )
     assert out.returncode == 0, out.stderr
     assert "file:// names each node's own disk" in out.stdout
+
+
+def test_a_client_that_prints_no_counters_still_publishes_the_records(tmp_path, node_python):
+    """A cluster whose client log lacks the counter block (a log level below INFO, say):
+    the records are published, without a _COUNTERS.json that would have to be guessed."""
+    files = sample_files()
+    write_inputs(tmp_path / "in", files)
+    quiet = tmp_path / "quiet-hadoop"
+    quiet.write_text(
+        "#!/usr/bin/env bash\n"
+        "# The stand-in, with the job-end counter block filtered out of its stderr.\n"
+        f'"{STANDIN}" "$@" 2> >(grep -v -e "Counters:" -e "=[0-9]*$" >&2)\n'
+    )
+    quiet.chmod(0o755)
+    config = tmp_path / "quiet.cfg"
+    with open(write_config(tmp_path, node_python)) as original:
+        config.write_text(original.read().replace(f"command = {STANDIN}", f"command = {quiet}"))
+    args = ["--module", "luigi_hadoop", "TestTaskMR", "--input-path", "in"]
+    args += ["--output-path", "out", "--local-scheduler"]
+    result = run_luigi(args, tmp_path, LUIGI_CONFIG_PATH=str(config))
+    assert result.returncode == 0, result.stdout
+    assert "printed no job counters" in result.stdout
+    kept, _ = expected(raw_contents(files), 1.99)
+    assert canonical(json.loads(line) for line in read_output(tmp_path / "out")) == canonical(kept)
+    assert sorted(n for n in os.listdir(tmp_path / "out") if n.startswith("_")) == ["_SUCCESS"]
+    assert leftovers(tmp_path) == []

@@ -268,7 +268,7 @@ class HadoopEngine:
             return self._run_to_s3(job, spec, final)
         return self._run_to_hdfs(job, spec, final)
 
-    def _submit(self, job, spec: dict, output) -> dict:
+    def _submit(self, job, spec: dict, output) -> dict | None:
         runner = luigi_hadoop.HadoopJobRunner(
             streaming_jar=self.streaming_jar, end_job_with_atomic_move_dir=False
         )
@@ -281,7 +281,13 @@ class HadoopEngine:
                 hadoop_job.run()
         finally:
             runner.finish()
-        return job_counters("\n".join(captured))
+        try:
+            return job_counters("\n".join(captured))
+        except CountersMissing as exc:
+            # The records are complete and correct; only the log lacked the counters. A
+            # missing _COUNTERS.json is honest, zeros would not be.
+            logger.warning("streamjobs: %s; publishing the output without it", exc)
+            return None
 
     def _run_to_hdfs(self, job, spec: dict, final: str) -> dict:
         client = hdfs_client()
@@ -289,15 +295,15 @@ class HadoopEngine:
         temporary = f"{final}-temp-{stamp}"
         try:
             totals = self._submit(job, spec, luigi.contrib.hdfs.HdfsTarget(temporary, fs=client))
-            with _local_counters_file(totals) as path:
-                client.put(path, f"{temporary}/{counters_mod.COUNTERS_FILE}")
+            if totals is not None:
+                with _local_counters_file(totals) as path:
+                    client.put(path, f"{temporary}/{counters_mod.COUNTERS_FILE}")
             # rename_dont_move refuses an existing destination instead of moving into it.
             client.rename_dont_move(temporary, final)
         except BaseException:
             _remove_quietly(client, temporary, skip_trash=True)
             raise
-        logger.info(counters_mod.summary(totals, final))
-        return totals
+        return _finished(totals, final)
 
     def _run_to_s3(self, job, spec: dict, final: str) -> dict:
         client = luigi.contrib.s3.S3Client()
@@ -306,14 +312,23 @@ class HadoopEngine:
         output = luigi.contrib.s3.S3FlagTarget(final + "/")
         try:
             totals = self._submit(job, spec, output)
-            with _local_counters_file(totals) as path:
-                client.put(path, f"{final}/{counters_mod.COUNTERS_FILE}")
+            if totals is not None:
+                with _local_counters_file(totals) as path:
+                    client.put(path, f"{final}/{counters_mod.COUNTERS_FILE}")
         except BaseException:
             # The output did not exist before (checked above): whatever is there is ours.
             _remove_quietly(client, final)
             raise
-        logger.info(counters_mod.summary(totals, final))
-        return totals
+        return _finished(totals, final)
+
+
+def _finished(totals: dict | None, final: str) -> dict:
+    """Log the run's summary; its counters ({} when the client printed none)."""
+    if totals is None:
+        logger.info("streamjobs: job done, counters unknown -> %s", final)
+        return {}
+    logger.info(counters_mod.summary(totals, final))
+    return totals
 
 
 @contextmanager
