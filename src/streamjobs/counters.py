@@ -11,6 +11,7 @@ Every engine reports the same schema, so runs can be compared across engines::
 from __future__ import annotations
 
 import json
+import os
 
 from streamjobs.errors import TooManyBadRecords
 
@@ -47,6 +48,14 @@ def chunk_counters(result) -> dict:
 
 def dumps(counters: dict) -> str:
     return json.dumps(counters, indent=2, sort_keys=True) + "\n"
+
+
+def write_file(directory: str, counters: dict, name: str = COUNTERS_FILE) -> str:
+    """Write ``counters`` as ``directory/name`` (``_COUNTERS.json`` by default); its path."""
+    path = os.path.join(directory, name)
+    with open(path, "w") as out:
+        out.write(dumps(counters))
+    return path
 
 
 def summary(counters: dict, output: str) -> str:

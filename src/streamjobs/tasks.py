@@ -63,12 +63,8 @@ class InputData(luigi.ExternalTask):
         return input_target(self.path, self.engine)
 
 
-class StreamingJobTask(_ExplainsJobErrors, luigi.Task):
-    """A map-only job over every line of ``input_path``, written to ``output_path``.
-
-    Subclasses define ``line_mapper()``, returning a picklable object with
-    ``map_chunk(chunk, source, offset, first_line) -> records.ChunkResult``.
-    """
+class JobParameters:
+    """The parameters every whole-input job takes, whichever Luigi task class runs it."""
 
     input_path = luigi.Parameter(
         default="data", description="A directory, file or glob of input lines."
@@ -76,24 +72,33 @@ class StreamingJobTask(_ExplainsJobErrors, luigi.Task):
     output_path = luigi.Parameter(
         default="out", description="Output directory: part-NNNNN files and _SUCCESS."
     )
-    engine = luigi.OptionalParameter(
-        default=None,
-        significant=False,
-        description="Engine to run on (default: [streaming] engine in client.cfg, or local).",
-    )
     max_bad_records = luigi.OptionalIntParameter(
         default=None,
         significant=False,
         description="Fail, publishing nothing, when more lines than this are bad.",
+    )
+
+    def line_mapper(self):
+        raise NotImplementedError(f"{type(self).__name__} must define line_mapper()")
+
+
+class StreamingJobTask(JobParameters, _ExplainsJobErrors, luigi.Task):
+    """A map-only job over every line of ``input_path``, written to ``output_path``.
+
+    Subclasses define ``line_mapper()``, returning a picklable object with
+    ``map_chunk(chunk, source, offset, first_line) -> records.ChunkResult``.
+    """
+
+    engine = luigi.OptionalParameter(
+        default=None,
+        significant=False,
+        description="Engine to run on (default: [streaming] engine in client.cfg, or local).",
     )
     processes = luigi.IntParameter(
         default=0,
         significant=False,
         description="Local engine worker processes (default: [streaming] processes, or cores).",
     )
-
-    def line_mapper(self):
-        raise NotImplementedError(f"{type(self).__name__} must define line_mapper()")
 
     @property
     def engine_name(self) -> str:

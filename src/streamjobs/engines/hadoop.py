@@ -334,10 +334,7 @@ def _finished(totals: dict | None, final: str) -> dict:
 @contextmanager
 def _local_counters_file(totals: dict):
     with tempfile.TemporaryDirectory(prefix="streamjobs-counters-") as directory:
-        path = os.path.join(directory, counters_mod.COUNTERS_FILE)
-        with open(path, "w") as out:
-            out.write(counters_mod.dumps(totals))
-        yield path
+        yield counters_mod.write_file(directory, totals)
 
 
 def _remove_quietly(client, path: str, **options) -> None:

@@ -208,8 +208,7 @@ class LocalEngine:
                 totals, examples = self._map_all(
                     mapper, splits, staging, max_bad_records, upload_to
                 )
-                with open(os.path.join(staging, counters_mod.COUNTERS_FILE), "w") as out:
-                    out.write(counters_mod.dumps(totals))
+                counters_mod.write_file(staging, totals)
                 publisher.publish()
         except BaseException:
             publisher.abort()
@@ -239,9 +238,9 @@ class LocalEngine:
                     os.replace(
                         quarantined, os.path.join(directory, QUARANTINE_DIR, name + ".jsonl")
                     )
-                os.makedirs(os.path.join(directory, "_counters"), exist_ok=True)
-                with open(os.path.join(directory, "_counters", name + ".json"), "w") as out:
-                    out.write(counters_mod.dumps(totals))
+                counters_dir = os.path.join(directory, "_counters")
+                os.makedirs(counters_dir, exist_ok=True)
+                counters_mod.write_file(counters_dir, totals, name + ".json")
                 os.replace(os.path.join(staging, part_name(0)), output_file)
         finally:
             publisher.abort()
@@ -256,9 +255,7 @@ class LocalEngine:
             with _SigtermRaises():
                 totals, _ = self._map_all(mapper, [split], staging, max_bad_records)
             name = output_url.rpartition("/")[2]
-            counters_file = os.path.join(staging, counters_mod.COUNTERS_FILE)
-            with open(counters_file, "w") as out:
-                out.write(counters_mod.dumps(totals))
+            counters_file = counters_mod.write_file(staging, totals)
             side_files = {f"_counters/{name}.json": counters_file}
             quarantined = os.path.join(staging, QUARANTINE_DIR, part_name(0) + ".jsonl")
             if os.path.exists(quarantined):

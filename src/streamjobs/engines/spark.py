@@ -38,7 +38,7 @@ from streamjobs.engines.local import (
 from streamjobs.inputs import list_input_files, plan_splits
 from streamjobs.paths import LocalOutputDirectory, LocalPublisher, local_path
 from streamjobs.records import DEFAULT_MAX_LINE_BYTES
-from streamjobs.tasks import InputData
+from streamjobs.tasks import InputData, JobParameters
 
 logger = logging.getLogger("luigi-interface")
 
@@ -73,8 +73,7 @@ def run_on_spark(
             counters_mod.add_counters(totals, report.counters)
             examples.extend(report.examples[: EXAMPLES_KEPT - len(examples)])
         counters_mod.check_bad_record_limit(totals, max_bad_records, examples)
-        with open(os.path.join(staging, counters_mod.COUNTERS_FILE), "w") as out:
-            out.write(counters_mod.dumps(totals))
+        counters_mod.write_file(staging, totals)
         publisher.publish()
     except BaseException:
         publisher.abort()
@@ -141,27 +140,12 @@ class SparkSubmission(PySparkTask):
         logger.info("streamjobs: counters %s", json.dumps(totals, sort_keys=True))
 
 
-class SparkJobTask(SparkSubmission):
+class SparkJobTask(JobParameters, SparkSubmission):
     """A job written as a Luigi ``PySparkTask`` (the post's ``TestTaskPS`` shape).
 
     Subclasses define ``line_mapper()``, as for ``tasks.StreamingJobTask``; the output
     layout is the same as every engine's.
     """
-
-    input_path = luigi.Parameter(
-        default="data", description="A directory, file or glob of input lines."
-    )
-    output_path = luigi.Parameter(
-        default="out", description="Output directory: part-NNNNN files and _SUCCESS."
-    )
-    max_bad_records = luigi.OptionalIntParameter(
-        default=None,
-        significant=False,
-        description="Fail, publishing nothing, when more lines than this are bad.",
-    )
-
-    def line_mapper(self):
-        raise NotImplementedError(f"{type(self).__name__} must define line_mapper()")
 
     def spark_job(self):
         return self
