@@ -1,34 +1,35 @@
-"""The post's job as one Luigi task over a whole directory, on any engine.
+"""The post's job, written as a user writes a job: one ``streamjobs.JobTask``.
 
-    luigi --module luigi_hadoop TestTaskMR --local-scheduler \
+    luigi --module luigi_hadoop TestTaskMR --local-scheduler \\
         [--input-path data] [--output-path out_data6] [--threshold 1.99] [--engine local]
 
-Keeps the JSON lines whose ``index + total`` exceeds the threshold, adding ``sum_val``.
-The engine comes from ``[streaming] engine`` in client.cfg (default: local, every core of
-this machine) unless ``--engine`` names another.
+Keeps the JSON lines whose ``index + total`` exceeds the threshold, adding ``sum_val``. The
+engine comes from ``[streaming] engine`` in client.cfg (default: local, every core of this
+machine) unless ``--engine`` names another.
 """
 
 import luigi
 
-from streamjobs.records import DEFAULT_THRESHOLD, ThresholdFilter
-from streamjobs.tasks import InputData, StreamingJobTask
+import streamjobs
 
 
-class SumThresholdJob(StreamingJobTask):
+class TestTaskMR(streamjobs.JobTask):
     """Keep records whose ``index + total`` exceeds ``threshold``; add ``sum_val``."""
 
     output_path = luigi.Parameter(default="out_data6", description="Output directory.")
     threshold = luigi.FloatParameter(
-        default=DEFAULT_THRESHOLD, description="Keep records with index + total above this."
+        default=1.99, description="Keep records whose index + total is above this."
     )
+    fields = {"index": float, "total": float}
 
-    def line_mapper(self):
-        return ThresholdFilter(self.threshold)
+    def mapper(self, record):
+        sum_val = record["index"] + record["total"]
+        if sum_val > self.threshold:
+            record["sum_val"] = sum_val
+            yield record
 
-
-class TestTaskMR(SumThresholdJob):
-    """The post's name for SumThresholdJob."""
-
-
-class InData(InputData):
-    """The post's name for InputData."""
+    def prefilter(self, rows):
+        # Optional: the same test over a batch of rows, so that the mapper runs only for
+        # the records it keeps.
+        threshold = self.threshold
+        return [row.index + row.total > threshold for row in rows]

@@ -1,41 +1,27 @@
 """The post's other shape: one Luigi task per input file, run side by side by ``--workers``.
 
-    luigi --module luigi_multiprocess LotsOTasks --workers 2 --local-scheduler \
+    luigi --module luigi_multiprocess LotsOTasks --workers 2 --local-scheduler \\
         [--input-path data] [--output-path out_data2] [--threshold 1.99]
 
 Each input file ``data/NAME`` becomes ``out_data2/NAME`` (without a ``.gz``/``.bz2``
-suffix), published atomically; counters and quarantined lines go to ``_counters/`` and
-``_quarantine/`` beside it.
+suffix), published atomically; its counters and bad lines go to ``_counters/NAME`` and
+``_quarantine/NAME``. Any job runs this way with ``--per-file``.
 """
 
 import luigi
-
-from streamjobs.records import DEFAULT_THRESHOLD, ThresholdFilter
-from streamjobs.tasks import EachFileTask, StreamingFileTask
+from luigi_hadoop import TestTaskMR
 
 
-class SumThresholdFile(StreamingFileTask):
-    """The post's job on one file: keep records whose ``index + total`` > ``threshold``."""
-
-    threshold = luigi.FloatParameter(default=DEFAULT_THRESHOLD)
-
-    def line_mapper(self):
-        return ThresholdFilter(self.threshold)
-
-
-class SumThresholdEachFile(EachFileTask):
-    """SumThresholdFile for every input file."""
+class TestTask(TestTaskMR):
+    """The post's job on one file."""
 
     output_path = luigi.Parameter(default="out_data2", description="Output directory.")
-    threshold = luigi.FloatParameter(default=DEFAULT_THRESHOLD)
-    file_task = SumThresholdFile
 
 
-class TestTask(SumThresholdFile):
-    """The post's name for SumThresholdFile."""
+class LotsOTasks(TestTask):
+    """A TestTask for every input file."""
 
+    per_file = luigi.BoolParameter(default=True, description="One task per input file.")
 
-class LotsOTasks(SumThresholdEachFile):
-    """The post's name for SumThresholdEachFile (its per-file tasks are TestTasks)."""
-
-    file_task = TestTask
+    def file_task_class(self):
+        return TestTask

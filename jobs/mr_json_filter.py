@@ -19,10 +19,10 @@ import sys
 
 from mrjob.job import MRJob
 from mrjob.protocol import BytesValueProtocol
+from streamjobs.records import DEFAULT_THRESHOLD, ChunkResult, ThresholdFilter
 
 from streamjobs import counters as counters_mod
 from streamjobs.inputs import Chunk, Split, read_split
-from streamjobs.records import DEFAULT_THRESHOLD, ChunkResult, ThresholdFilter
 
 # A task logs this many bad lines in full on its stderr; the counters count them all.
 LOGGED_BAD_LINES = 20

@@ -6,10 +6,19 @@ directory would miss the project's client.cfg, so the defaults that matter live 
 
 from __future__ import annotations
 
+import logging
+
 import luigi
 import luigi.configuration
 
+from streamjobs.errors import JobError
+
 DEFAULT_ENGINE = "local"
+
+
+class SettingsError(JobError):
+    """A setting in the configuration that cannot be used; the message names it."""
+
 
 # Luigi exits 0 when a task fails unless [retcode] is set; a batch job that fails must not
 # look like success to cron or CI. These apply unless the user's config sets its own.
@@ -40,10 +49,72 @@ class streaming(luigi.Config):  # noqa: N801 -- Luigi names config classes after
     )
 
 
-def apply_retcode_defaults() -> None:
+def streaming_settings() -> streaming:
+    """``[streaming]``, checked: an invalid value is refused before anything is read."""
+    settings = streaming()
+    if settings.split_mb < 1:
+        raise SettingsError(
+            f"[streaming] split_mb must be a whole number of MiB >= 1, not {settings.split_mb}"
+        )
+    if settings.processes < 0:
+        raise SettingsError(f"[streaming] processes must be >= 0, not {settings.processes}")
+    return settings
+
+
+class _JobErrorsOnOneLine(logging.Filter):
+    """Luigi logs a failed task with its traceback. A JobError's message says all a user
+    needs (what, where, how many), so show it on the failure line instead of engine
+    internals; any other exception keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if _is_rpc_error(error):
+            # Luigi's CLI logs an unreachable scheduler as an "uncaught exception".
+            record.msg = (
+                "no Luigi scheduler answers at %s: start luigid (see README) or run with "
+                "--local-scheduler"
+            )
+            record.args = (getattr(error, "url", None) or _scheduler_url(error),)
+            record.exc_info = None
+            record.exc_text = None
+        elif isinstance(error, JobError) and isinstance(record.args, tuple):
+            record.msg = f"{record.msg}: %s"
+            record.args = (*record.args, f"{type(error).__name__}: {error}")
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _is_rpc_error(error) -> bool:
+    from luigi.rpc import RPCError
+
+    return isinstance(error, RPCError)
+
+
+def _scheduler_url(error) -> str:
+    # RPCError's message ends with the scheduler's URL in quotes.
+    return str(error.args[0]).rpartition(" ")[2] if error.args else "the configured address"
+
+
+_ONE_LINE_FILTER = _JobErrorsOnOneLine()
+
+# Luigi retries an unreachable central scheduler 3 times 30 s apart (a minute of silence
+# for a forgotten --local-scheduler); 1 s apart says the same in 2 s. A config file that
+# sets them wins.
+SCHEDULER_RETRY_DEFAULTS = {"rpc-retry-attempts": "3", "rpc-retry-wait": "1"}
+
+
+def apply_luigi_defaults() -> None:
+    """What every streamjobs job needs from Luigi, applied when a job class is defined
+    (idempotent): failing exit codes, JobErrors reported on one line, and a prompt answer
+    when no central scheduler runs."""
     config = luigi.configuration.get_config()
-    for key, value in RETCODE_DEFAULTS.items():
-        if not config.has_option("retcode", key):
-            if not config.has_section("retcode"):
-                config.add_section("retcode")
-            config.set("retcode", key, value)
+    for section, defaults in (("retcode", RETCODE_DEFAULTS), ("core", SCHEDULER_RETRY_DEFAULTS)):
+        for key, value in defaults.items():
+            if not config.has_option(section, key):
+                if not config.has_section(section):
+                    config.add_section(section)
+                config.set(section, key, value)
+    interface_logger = logging.getLogger("luigi-interface")
+    if _ONE_LINE_FILTER not in interface_logger.filters:
+        interface_logger.addFilter(_ONE_LINE_FILTER)

@@ -19,13 +19,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from streamjobs.errors import JobError
-from streamjobs.records import DEFAULT_MAX_LINE_BYTES
 
 COMPRESSED_OPENERS = {".gz": gzip.open, ".bz2": bz2.open}
 # Reads of 1 MiB: big enough that per-chunk work is noise, small enough to stay in cache
 # and to reuse freed memory instead of faulting in fresh pages (4 MiB doubled system time).
 CHUNK_BYTES = 1 << 20
 _GLOB_CHARS = "*?["
+# Lines longer than this are bad records ("line_too_long"), as Hadoop's
+# mapreduce.input.linerecordreader.line.maxlength would skip them: one runaway line must
+# not take a worker's memory with it.
+DEFAULT_MAX_LINE_BYTES = 1 << 20
 
 
 class InputError(JobError):
@@ -218,7 +221,7 @@ def read_lines(
                 pending = rest
             continue
         chunk, pending = buffer[: cut + 1], buffer[cut + 1 :]
-        if _has_long_line(chunk, max_line_bytes):
+        if has_long_line(chunk, max_line_bytes):
             yield from _split_out_long(chunk, position, line_number, max_line_bytes)
             if line_number is not None:
                 line_number += chunk.count(b"\n")
@@ -249,7 +252,7 @@ def _skip_line(stream, head: bytes, chunk_bytes: int) -> tuple[int, bytes | None
         length += len(block)
 
 
-def _has_long_line(chunk: bytes, max_line_bytes: int) -> bool:
+def has_long_line(chunk: bytes, max_line_bytes: int) -> bool:
     """Whether a line of ``chunk`` (newline excluded) is longer than ``max_line_bytes``.
 
     The line starting at ``start`` is short exactly when a newline lies within

@@ -13,7 +13,9 @@ import uuid
 
 import luigi
 
-from streamjobs.errors import JobError
+from streamjobs.counters import COUNTERS_FILE
+from streamjobs.counters import write_file as write_counters
+from streamjobs.errors import JobError, quote_path
 from streamjobs.inputs import input_exists
 
 SUCCESS_FILE = "_SUCCESS"
@@ -32,8 +34,9 @@ def scheme(path: str) -> str:
     return head.lower() if sep else ""
 
 
-def input_target(path: str, engine: str) -> luigi.Target:
-    """The Luigi target for an input path as ``engine`` reads it.
+def input_target(path: str, engine: str, literal: bool = False) -> luigi.Target:
+    """The Luigi target for an input path as ``engine`` reads it (``literal``: one file,
+    its name not a pattern).
 
     The Hadoop engine reads the cluster's file systems (see ``cluster_paths``); every
     other engine reads this machine's.
@@ -43,7 +46,9 @@ def input_target(path: str, engine: str) -> luigi.Target:
 
         return cluster_input(path)
     if scheme(path) == "s3":
-        return s3_target(path, "input")
+        return s3_target(path, "file" if literal else "input")
+    if literal:
+        return luigi.LocalTarget(local_path(path))
     return LocalInput(path)
 
 
@@ -84,6 +89,36 @@ class LocalOutputDirectory(luigi.LocalTarget):
         return os.path.exists(os.path.join(self.path, SUCCESS_FILE))
 
 
+def _staging_name(parent: str, name: str) -> str:
+    """A hidden staging path beside ``parent/name``, unique per run. It names the creating
+    process so that a later run can remove what a killed run left (see ``_remove_stale``)."""
+    _remove_stale(parent, name)
+    return os.path.join(parent, f".{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def _remove_stale(parent: str, name: str) -> None:
+    """Remove staging paths of ``name`` whose process is gone (a run killed with SIGKILL)."""
+    prefix = f".{name}.tmp-"
+    try:
+        entries = os.listdir(parent)
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry[len(prefix) :].partition("-")[0]
+        if entry.startswith(prefix) and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class LocalPublisher:
     """Stage an output directory beside its final place, then rename it into place.
 
@@ -92,19 +127,28 @@ class LocalPublisher:
 
     def __init__(self, output_path: str):
         self.final = os.path.abspath(local_path(output_path))
-        parent, name = os.path.split(self.final)
-        self.staging = os.path.join(parent, f".{name}.tmp-{uuid.uuid4().hex[:12]}")
+        self.staging = ""
 
     def begin(self) -> str:
         if os.path.exists(os.path.join(self.final, SUCCESS_FILE)):
-            raise OutputError(f"output already exists: {self.final}")
+            raise OutputError(f"output already exists: {quote_path(self.final)}")
+        if os.path.isdir(self.final) and os.listdir(self.final):
+            raise OutputError(
+                f"output directory exists and is not empty (no {SUCCESS_FILE}): "
+                f"{quote_path(self.final)}; remove it or choose another --output-path"
+            )
+        parent, name = os.path.split(self.final)
+        self.staging = _staging_name(parent, name)
         try:
             os.makedirs(self.staging)
         except OSError as exc:
-            raise OutputError(f"cannot create output beside {self.final}: {exc}") from exc
+            raise OutputError(
+                f"cannot create output beside {quote_path(self.final)}: {exc.strerror}"
+            ) from None
         return self.staging
 
-    def publish(self) -> None:
+    def publish(self, counters: dict) -> None:
+        write_counters(self.staging, counters)
         with open(os.path.join(self.staging, SUCCESS_FILE), "wb"):
             pass
         try:
@@ -114,11 +158,63 @@ class LocalPublisher:
         except OSError as exc:
             self.abort()
             raise OutputError(
-                f"cannot publish {self.final}: it exists and is not empty ({exc.strerror})"
-            ) from exc
+                f"cannot publish {quote_path(self.final)}: it exists and is not empty "
+                f"({exc.strerror})"
+            ) from None
 
     def abort(self) -> None:
-        shutil.rmtree(self.staging, ignore_errors=True)
+        if self.staging:
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+
+class FilePublisher:
+    """One output file of a per-file run, with its counters and bad lines beside it in
+    ``_counters/NAME`` and ``_quarantine/NAME``. The file appears last, whole: its
+    existence means the side files are there too."""
+
+    def __init__(self, output_file: str):
+        self.final = os.path.abspath(local_path(output_file))
+        self.directory, self.name = os.path.split(self.final)
+        self.staging = ""
+
+    def begin(self) -> str:
+        if os.path.exists(self.final):
+            raise OutputError(f"output file already exists: {quote_path(self.final)}")
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            self.staging = _staging_name(self.directory, self.name)
+            os.makedirs(self.staging)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot create output beside {quote_path(self.final)}: {exc.strerror}"
+            ) from None
+        return self.staging
+
+    def publish(self, counters: dict) -> None:
+        from streamjobs.run import part_name, quarantine_name
+
+        write_counters(self.staging, counters)
+        sides = {quarantine_name(0): "_quarantine", COUNTERS_FILE: "_counters"}
+        for staged, side_dir in sides.items():
+            if os.path.exists(os.path.join(self.staging, staged)):
+                os.makedirs(os.path.join(self.directory, side_dir), exist_ok=True)
+                os.replace(
+                    os.path.join(self.staging, staged),
+                    os.path.join(self.directory, side_dir, self.name),
+                )
+        try:
+            # link() never replaces: a concurrent run that published first wins whole.
+            os.link(os.path.join(self.staging, part_name(0)), self.final)
+        except FileExistsError:
+            raise OutputError(
+                f"cannot publish {quote_path(self.final)}: another run published it first"
+            ) from None
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        if self.staging:
+            shutil.rmtree(self.staging, ignore_errors=True)
 
 
 # ---- s3:// targets (luigi.contrib.s3 imported only for s3:// paths) --------------------

@@ -21,6 +21,10 @@ import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+from streamjobs.counters import COUNTERS_FILE
+from streamjobs.counters import dumps as dumps_counters
+from streamjobs.counters import write_file as write_counters
+from streamjobs.errors import JobError
 from streamjobs.inputs import InputError, is_hidden
 
 SCHEME = "s3://"
@@ -30,7 +34,7 @@ _COPY_THREADS = 8
 _READ_BUFFER = 1 << 20
 
 
-class S3OutputError(Exception):
+class S3OutputError(JobError):
     """An S3 output location that cannot be written; the message names it."""
 
 
@@ -311,16 +315,6 @@ def _delete_prefix(bucket: str, prefix: str) -> None:
         client().delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
 
 
-def upload_files(directory: str, names: list[str], url: str) -> None:
-    """Upload ``directory/NAME`` to ``url + NAME`` for each relative name, then remove it
-    locally (parts leave the local disk as soon as they are done)."""
-    bucket, prefix = split_url(url)
-    for name in names:
-        path = os.path.join(directory, name)
-        client().upload_file(path, bucket, prefix + name)
-        os.remove(path)
-
-
 def _files_under(directory: str) -> list[str]:
     names = []
     for root, _, files in os.walk(directory):
@@ -333,14 +327,18 @@ class S3Publisher:
     """Publish an output prefix: stage it, copy it into place, ``_SUCCESS`` last.
 
     Same interface as ``paths.LocalPublisher``: ``begin()`` gives a local directory for
-    files to be written in; workers send finished parts on to ``staging_url`` with
-    ``upload_files``. The temporary prefix ``.NAME.tmp-ID/`` sits beside the output (hidden
-    from Hadoop and our readers, unique per run so concurrent runs never mix); S3 has no
-    rename, so publishing copies each object into place and writes ``_SUCCESS`` last:
-    readers that wait for ``_SUCCESS`` (Luigi's ``S3FlagTarget``, Hadoop) see all or nothing.
+    files to be written in, which ``publish()`` uploads. The temporary prefix
+    ``.NAME.tmp-ID/`` sits beside the output (hidden from Hadoop and our readers, unique
+    per run so concurrent runs never mix); S3 has no rename, so publishing copies each
+    object into place and writes ``_SUCCESS`` last: readers that wait for ``_SUCCESS``
+    (Luigi's ``S3FlagTarget``, Hadoop) see all or nothing.
+
+    With ``remote``, the files are written to ``staging_url`` by someone else (a Hadoop
+    job): ``begin()`` returns that URL and nothing is uploaded.
     """
 
-    def __init__(self, output_path: str):
+    def __init__(self, output_path: str, remote: bool = False):
+        self.remote = remote
         self.bucket, self.prefix = _output_prefix(output_path)
         self.final = join_url(self.bucket, self.prefix)
         parent, _, name = self.prefix.rstrip("/").rpartition("/")
@@ -351,6 +349,8 @@ class S3Publisher:
 
     def begin(self) -> str:
         self._check_free()
+        if self.remote:
+            return self.staging_url
         self.local_staging = tempfile.mkdtemp(prefix="streamjobs-s3-")
         return self.local_staging
 
@@ -364,13 +364,23 @@ class S3Publisher:
                 f"run?): {self.final} holds {len(existing)} objects; remove them first"
             )
 
-    def publish(self) -> None:
-        upload_files(self.local_staging, _files_under(self.local_staging), self.staging_url)
+    def publish(self, counters: dict) -> None:
+        bucket, prefix = split_url(self.staging_url)
+        if self.remote:
+            body = dumps_counters(counters).encode()
+            client().put_object(Bucket=bucket, Key=prefix + COUNTERS_FILE, Body=body)
+        else:
+            write_counters(self.local_staging, counters)
+            for name in _files_under(self.local_staging):
+                path = os.path.join(self.local_staging, name)
+                client().upload_file(path, bucket, prefix + name)
         copied: list[str] = []
         try:
             # A concurrent run that published first makes this fail rather than mix outputs.
             self._check_free()
-            staged = [key for key, _ in _list_objects(self.bucket, self.staging_prefix)]
+            # A staged _SUCCESS (Hadoop writes one) would appear too early: written last.
+            marker = self.staging_prefix + SUCCESS_FILE
+            staged = [k for k, _ in _list_objects(self.bucket, self.staging_prefix) if k != marker]
             with ThreadPoolExecutor(_COPY_THREADS) as pool:
                 for key in pool.map(self._copy_into_place, staged):
                     copied.append(key)
@@ -398,13 +408,39 @@ class S3Publisher:
         _delete_prefix(self.bucket, self.staging_prefix)
 
 
-def publish_file(local_file: str, side_files: dict[str, str], url: str) -> None:
-    """Upload ``local_file`` to ``url`` after its side files (relative key -> local path,
-    keys relative to the object's "directory"). One PUT is atomic: the object appears
-    whole, and last, so its existence means the side files are there too."""
-    bucket, key = split_url(url)
-    directory = key.rpartition("/")[0]
-    directory = directory + "/" if directory else ""
-    for relative, path in side_files.items():
-        client().upload_file(path, bucket, directory + relative)
-    client().upload_file(local_file, bucket, key)
+class S3FilePublisher:
+    """One output object of a per-file run, with its counters and bad lines beside it in
+    ``_counters/NAME`` and ``_quarantine/NAME``: side objects first, the object last in one
+    PUT (atomic), so its existence means the side objects are there too."""
+
+    def __init__(self, url: str):
+        self.final = url
+        self.bucket, self.key = split_url(url)
+        self.local_staging: str | None = None
+
+    def begin(self) -> str:
+        if any(key == self.key for key, _ in _list_objects(self.bucket, self.key)):
+            raise S3OutputError(f"output object already exists: {self.final}")
+        self.local_staging = tempfile.mkdtemp(prefix="streamjobs-s3-")
+        return self.local_staging
+
+    def publish(self, counters: dict) -> None:
+        from streamjobs.run import part_name, quarantine_name
+
+        write_counters(self.local_staging, counters)
+        directory, _, name = self.key.rpartition("/")
+        directory = directory + "/" if directory else ""
+        sides = {quarantine_name(0): "_quarantine", COUNTERS_FILE: "_counters"}
+        try:
+            for staged, side_dir in sides.items():
+                path = os.path.join(self.local_staging, staged)
+                if os.path.exists(path):
+                    client().upload_file(path, self.bucket, f"{directory}{side_dir}/{name}")
+            part = os.path.join(self.local_staging, part_name(0))
+            client().upload_file(part, self.bucket, self.key)
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        if self.local_staging is not None:
+            shutil.rmtree(self.local_staging, ignore_errors=True)

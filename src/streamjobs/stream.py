@@ -1,22 +1,22 @@
-"""A mapper over a byte stream: what a Hadoop Streaming task or a shell pipe runs.
+"""The map loop every engine shares, over what ``inputs`` reads, and over a byte stream.
 
-Reads whole lines from ``infile`` in large blocks, writes kept records to ``outfile``, and
-returns the counters (the caller reports them: Hadoop counters on stderr, say) with the
-quarantined lines.
+``map_items`` turns a reader's chunks of lines into ``ChunkResult``s; ``map_stream`` runs
+a chunk mapper from a binary stream to another (what a Hadoop Streaming task runs) and
+returns the counters.
 """
 
 from __future__ import annotations
 
 from streamjobs import counters as counters_mod
-from streamjobs.inputs import CHUNK_BYTES, Chunk, read_lines
-from streamjobs.records import DEFAULT_MAX_LINE_BYTES, LINE_TOO_LONG, BadLine, ChunkResult
+from streamjobs.inputs import CHUNK_BYTES, DEFAULT_MAX_LINE_BYTES, Chunk, read_lines
+from streamjobs.job import ChunkResult, too_long
 
 
 def map_items(mapper, items, source: str, max_line_bytes: int):
-    """Run ``mapper`` over what a reader yields (``inputs.read_lines``/``read_split``).
+    """Run ``mapper`` (a ``job.ChunkMapper``) over what a reader yields.
 
     Yields ``(ChunkResult, input bytes consumed)`` per item; an over-long line becomes a
-    ``line_too_long`` bad record. Shared by every engine's map loop.
+    ``line_too_long`` bad record.
     """
     for item in items:
         if isinstance(item, Chunk):
@@ -24,10 +24,7 @@ def map_items(mapper, items, source: str, max_line_bytes: int):
             item.lines = result.read  # so the reader need not count the chunk's lines again
             yield result, len(item.data)
         else:
-            detail = f"{item.length} bytes, over the {max_line_bytes}-byte limit"
-            bad = BadLine(
-                source, item.offset, item.line, LINE_TOO_LONG, detail, item.prefix, item.length
-            )
+            bad = too_long(source, item.offset, item.line, item.prefix, item.length, max_line_bytes)
             yield ChunkResult(read=1, bad=[bad]), item.length + 1
 
 
@@ -39,10 +36,13 @@ def map_stream(
     chunk_bytes: int = CHUNK_BYTES,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     quarantine=None,
+    start: int = 0,
 ) -> dict:
     """Run ``mapper`` over the binary stream ``infile`` into ``outfile``; the counters.
 
-    Quarantined lines are written as JSON lines to ``quarantine`` when given.
+    Quarantined lines are written as JSON lines to ``quarantine`` when given. ``start`` is
+    where the stream begins in ``source`` (a split's start): bad lines' offsets count from
+    there, and line numbers are known only when it is 0.
     """
     totals = counters_mod.new_counters()
     items = read_lines(infile, 0, None, chunk_bytes, max_line_bytes)
@@ -50,22 +50,9 @@ def map_stream(
         outfile.writelines(result.output)
         if quarantine is not None:
             for bad in result.bad:
+                if start:
+                    bad.offset += start
+                    bad.line = None
                 quarantine.write(bad.to_json() + b"\n")
         counters_mod.add_counters(totals, counters_mod.chunk_counters(result))
     return totals
-
-
-def main() -> None:
-    """``python -m streamjobs.stream [THRESHOLD]``: the seed's job from stdin to stdout."""
-    import json
-    import sys
-
-    from streamjobs.records import DEFAULT_THRESHOLD, ThresholdFilter
-
-    threshold = float(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_THRESHOLD
-    totals = map_stream(ThresholdFilter(threshold), sys.stdin.buffer, sys.stdout.buffer)
-    sys.stderr.write(json.dumps(totals, sort_keys=True) + "\n")
-
-
-if __name__ == "__main__":
-    main()

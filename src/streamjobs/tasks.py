@@ -1,44 +1,50 @@
-"""The Luigi tasks a job subclasses: a job names its line mapper, an engine runs it.
+"""The Luigi task classes a job subclasses: ``streamjobs.JobTask`` and ``TextJobTask``.
 
-A job is a ``StreamingJobTask`` (the whole input into one output directory, on any
-engine) or a ``StreamingFileTask`` (one file into one file, in the task's own process,
-for Luigi's ``--workers`` to run side by side). Either way the job defines only
-``line_mapper()``; everything else (inputs, splits, engines, publishing) lives here and
-in the engines.
+A job is one class: parameters, a ``mapper``, optionally ``fields``, ``prefilter``,
+``requires()`` and ``output()``. ``run()`` describes the run once as a ``JobSpec`` and
+hands it to the engine; the engine maps, the run template (``streamjobs.run``) counts,
+quarantines and publishes.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 
 import luigi
+from luigi.parameter import ParameterVisibility
+from luigi.task import flatten
 
-from streamjobs.config import apply_retcode_defaults, streaming
+from streamjobs.config import apply_luigi_defaults, streaming_settings
 from streamjobs.engines import get_engine
-from streamjobs.errors import JobError
-from streamjobs.inputs import InputError, input_exists, is_compressed, list_input_files
-from streamjobs.paths import input_target, local_path, output_target, s3_target, scheme
-
-apply_retcode_defaults()
-
-
-class _JobErrorsOnOneLine(logging.Filter):
-    """Luigi logs a failed task with its traceback. A JobError's message says all a user
-    needs (what, where, how many), so show it on the failure line instead of engine
-    internals; any other exception keeps its traceback."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, JobError) and isinstance(record.args, tuple):
-            record.msg = f"{record.msg}: %s"
-            record.args = (*record.args, f"{type(error).__name__}: {error}")
-            record.exc_info = None
-            record.exc_text = None
-        return True
+from streamjobs.errors import JobError, ToolMissing, quote_path
+from streamjobs.inputs import (
+    InputError,
+    input_exists,
+    is_compressed,
+    list_input_files,
+)
+from streamjobs.job import JobDefinitionError, check_field_declarations
+from streamjobs.paths import input_target, local_path, output_target, scheme
+from streamjobs.spec import JobSpec
 
 
-logging.getLogger("luigi-interface").addFilter(_JobErrorsOnOneLine())
+class InputData(luigi.ExternalTask):
+    """Input that exists before the job runs (the post's ``InData``): a directory, a file
+    or a glob; with ``literal``, exactly one file whose name is not a pattern."""
+
+    path = luigi.Parameter(description="A directory, file or glob.")
+    engine = luigi.Parameter(
+        default="local", description="The engine that reads it (hadoop: the cluster's paths)."
+    )
+    literal = luigi.BoolParameter(default=False, description="The path names one file as is.")
+
+    def output(self):
+        return input_target(self.path, self.engine, literal=self.literal)
+
+    def complete(self) -> bool:
+        # A missing tool (the hadoop command) is the job's failure to report, in one line,
+        # when it runs; Luigi would print a traceback from here.
+        return _unless_tool_missing(super().complete, True)
 
 
 class _ExplainsJobErrors:
@@ -51,159 +57,246 @@ class _ExplainsJobErrors:
         return super().on_failure(exception)
 
 
-class InputData(luigi.ExternalTask):
-    """Input that exists before the job runs (the post's ``InData``)."""
+def _show_defaults_in_help(cls) -> None:
+    """``--help`` lists each parameter a class declares with its default (Luigi shows only
+    the description)."""
+    for value in vars(cls).values():
+        if isinstance(value, luigi.Parameter) and "default" not in (value.description or ""):
+            default = value._default
+            if default is luigi.parameter._no_value:
+                continue
+            shown = value.serialize(default) if default is not None else "none"
+            text = (value.description or "").rstrip()
+            value.description = f"{text} (default: {shown})".lstrip()
 
-    path = luigi.Parameter()
-    engine = luigi.Parameter(
-        default="local", description="The engine that reads it (hadoop: the cluster's paths)."
-    )
 
-    def output(self):
-        return input_target(self.path, self.engine)
+def _unless_tool_missing(complete, answer: bool) -> bool:
+    """``complete()``, or ``answer`` when an engine's tool is missing (run() says so)."""
+    try:
+        return complete()
+    except ToolMissing:
+        return answer
 
 
-class JobParameters:
-    """The parameters every whole-input job takes, whichever Luigi task class runs it."""
+class JobTask(_ExplainsJobErrors, luigi.Task):
+    """A line-oriented job over JSON lines: subclass it and define ``mapper``.
+
+    ``mapper(self, record)`` gets each input line's JSON object as a dict (as Python's
+    ``json`` reads it) and yields zero or more dicts, each written as one JSON line.
+
+    ``fields = {"price": float, "qty": int}`` declares what the mapper relies on; a record
+    without them, or with a value of another type, is a bad record before the mapper sees
+    it. Types: ``float`` (any finite number but a bool; an integer stays an integer),
+    ``int``, ``str``, ``bool``, ``list``, ``dict``.
+
+    Optional, for speed: ``prefilter(self, rows)`` gets a batch of records as rows with
+    the declared fields as attributes (``row.price``) and returns one truth value per row;
+    the mapper is then called only for rows marked true. It must mark false only records
+    for which the mapper yields nothing (streamjobs may also call the mapper without it).
+
+    Input and output: ``--input-path`` and ``--output-path``, or override ``requires()``
+    (tasks whose outputs are ``LocalTarget``, ``HdfsTarget`` or ``S3Target``) and
+    ``output()``. ``--per-file`` runs one Luigi task per input file instead.
+    """
+
+    input_format = "json"
+    fields: dict = {}
+    prefilter = None
 
     input_path = luigi.Parameter(
-        default="data", description="A directory, file or glob of input lines."
+        default="data",
+        description="Input: a directory, a file or a glob (quote a glob: 'data/*.json'; "
+        "default: data).",
     )
     output_path = luigi.Parameter(
-        default="out", description="Output directory: part-NNNNN files and _SUCCESS."
+        default="out",
+        description="Output directory: part-NNNNN, _COUNTERS.json, _quarantine/, _SUCCESS "
+        "(default: out).",
     )
     max_bad_records = luigi.OptionalIntParameter(
         default=None,
         significant=False,
-        description="Fail, publishing nothing, when more lines than this are bad.",
+        description="Fail, publishing nothing, when more lines than this are bad (default: "
+        "no limit).",
     )
-
-    def line_mapper(self):
-        raise NotImplementedError(f"{type(self).__name__} must define line_mapper()")
-
-
-class StreamingJobTask(JobParameters, _ExplainsJobErrors, luigi.Task):
-    """A map-only job over every line of ``input_path``, written to ``output_path``.
-
-    Subclasses define ``line_mapper()``, returning a picklable object with
-    ``map_chunk(chunk, source, offset, first_line) -> records.ChunkResult``.
-    """
-
     engine = luigi.OptionalParameter(
         default=None,
         significant=False,
-        description="Engine to run on (default: [streaming] engine in client.cfg, or local).",
+        description="local, hadoop or spark (default: [streaming] engine, else local).",
     )
     processes = luigi.IntParameter(
         default=0,
         significant=False,
-        description="Local engine worker processes (default: [streaming] processes, or cores).",
+        description="Local engine worker processes (default: [streaming] processes; 0: one "
+        "per core).",
     )
+    per_file = luigi.BoolParameter(
+        default=False,
+        description="One Luigi task per input file (run side by side with --workers N), "
+        "each writing OUTPUT_PATH/NAME (default: off).",
+    )
+    # Set on the tasks of a per-file run: input_path is then one file, output_path a file.
+    one_file = luigi.BoolParameter(
+        default=False,
+        visibility=ParameterVisibility.PRIVATE,
+        description="Internal: set on the tasks of a per-file run.",
+    )
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        check_field_declarations(cls.fields, cls.__name__)
+        apply_luigi_defaults()
+        _show_defaults_in_help(cls)
+
+    def mapper(self, record):
+        raise NotImplementedError
+
+    def file_task_class(self) -> type[JobTask]:
+        """The class of a per-file run's tasks (this job's own class by default)."""
+        return type(self)
 
     @property
     def engine_name(self) -> str:
-        return self.engine or streaming().engine
+        return self.engine or streaming_settings().engine
 
-    @property
-    def split_mb(self) -> int:
-        return streaming().split_mb
+    # ---- Luigi's interface --------------------------------------------------------------
 
     def requires(self):
-        return InputData(path=self.input_path, engine=self.engine_name)
+        if self.per_file and not self.one_file:
+            return list(self._file_tasks())
+        engine = "local" if self.one_file else self.engine_name
+        return InputData(path=self.input_path, engine=engine, literal=self.one_file)
 
     def output(self):
+        if self.one_file:
+            if scheme(self.output_path) == "s3":
+                from luigi.contrib.s3 import S3Target
+
+                return S3Target(self.output_path)
+            return luigi.LocalTarget(local_path(self.output_path))
+        if self.per_file:
+            return []
         return output_target(self.output_path, self.engine_name)
 
-    def run(self):
-        engine = get_engine(self.engine_name)
-        engine.from_job(self).run(self)
-
-
-class StreamingFileTask(_ExplainsJobErrors, luigi.Task):
-    """A job over one input file into one output file, run inside the task's process."""
-
-    input_file = luigi.Parameter(description="The input file.")
-    output_file = luigi.Parameter(description="The output file, published atomically.")
-    max_bad_records = luigi.OptionalIntParameter(default=None, significant=False)
-
-    def line_mapper(self):
-        raise NotImplementedError(f"{type(self).__name__} must define line_mapper()")
-
-    def requires(self):
-        return InputData(path=self.input_file)
-
-    def output(self):
-        if scheme(self.output_file) == "s3":
-            return s3_target(self.output_file, "file")
-        return luigi.LocalTarget(self.output_file)
+    def complete(self) -> bool:
+        if self.per_file and not self.one_file:
+            # Complete when every file's task is; an input with no files never is.
+            tasks = flatten(self.requires())
+            return bool(tasks) and not self._input_problem() and all(t.complete() for t in tasks)
+        return _unless_tool_missing(super().complete, False)
 
     def run(self):
+        if type(self).mapper is JobTask.mapper or type(self).mapper is TextJobTask.mapper:
+            raise JobDefinitionError(f"{type(self).__name__} must define mapper()")
+        settings = streaming_settings()
+        if self.per_file and not self.one_file:
+            problem = self._input_problem()
+            if problem:
+                raise problem
+            return
         from streamjobs.engines.local import LocalEngine
 
-        LocalEngine(processes=1).run_file(
-            self.line_mapper(), self.input_file, self.output_file, self.max_bad_records
+        if self.one_file:
+            spec = self._spec([self.input_path], self.output_path, settings)
+            LocalEngine(spec, processes=1).run_file()
+            return
+        output = self.output()
+        if isinstance(output, list | tuple | dict):
+            raise JobDefinitionError(f"{type(self).__name__}.output() must be one target")
+        inputs = [target.path for target in flatten(self.input())]
+        spec = self._spec(inputs, output.path, settings)
+        get_engine(self.engine_name)(spec).run()
+
+    # ---- helpers ------------------------------------------------------------------------
+
+    def _spec(self, inputs: list[str], output: str, settings) -> JobSpec:
+        return JobSpec.of_task(
+            self,
+            inputs,
+            output,
+            split_bytes=settings.split_mb << 20,
+            options={"processes": self.processes or settings.processes},
         )
 
+    def _input_location(self) -> str:
+        path = self.input_path
+        return path if scheme(path) == "s3" else local_path(path)
 
-def output_name(input_file: str) -> str:
-    """The output file name for an input file: its name without a compression suffix."""
-    name = os.path.basename(input_file)
-    return os.path.splitext(name)[0] if is_compressed(name) else name
+    def _input_problem(self) -> Exception | None:
+        try:
+            output_names(self.input_path, list_input_files(self._input_location()))
+        except InputError as problem:
+            return problem
+        return None
+
+    def _file_tasks(self):
+        if not input_exists(self._input_location()):
+            # Missing input: Luigi reports a missing external dependency, as for a job.
+            yield InputData(path=self.input_path)
+            return
+        try:
+            names = output_names(self.input_path, list_input_files(self._input_location()))
+        except InputError:
+            return  # run() raises it as this task's failure
+        task_class = self.file_task_class()
+        for path, name in names.items():
+            yield self.clone(
+                task_class,
+                input_path=path,
+                output_path=_join(self.output_path, name),
+                per_file=False,
+                one_file=True,
+            )
 
 
-def _input_location(path: str) -> str:
-    """An ``s3://`` URL as given; a bare or ``file://`` path as a local path."""
-    return path if scheme(path) == "s3" else local_path(path)
+class TextJobTask(JobTask):
+    """A job over text lines (logs, CSV...): ``mapper(self, line)`` gets each line as
+    ``str`` (UTF-8, without its line end) and yields ``str`` lines or tuples (joined by
+    tabs, as Luigi's ``JobTask`` does)."""
+
+    input_format = "text"
+
+    def mapper(self, line):
+        raise NotImplementedError
+
+
+def output_names(input_path: str, files: list[str]) -> dict[str, str]:
+    """The output file name of each input file of a per-file run: its path below the input
+    path's fixed part (the directory, or a glob's directories before any pattern), without
+    a ``.gz``/``.bz2`` suffix. Two inputs that would write one name are an InputError."""
+    root = _fixed_root(input_path, files)
+    names: dict[str, str] = {}
+    taken: dict[str, str] = {}
+    for path in files:
+        name = path[len(root) :].lstrip("/") if root else path
+        if is_compressed(name):
+            name = os.path.splitext(name)[0]
+        if name in taken:
+            raise InputError(
+                f"inputs {quote_path(taken[name])} and {quote_path(path)} would both write "
+                f"{quote_path(name)} in a per-file run; rename one or run them separately"
+            )
+        taken[name] = path
+        names[path] = name
+    return names
+
+
+def _fixed_root(input_path: str, files: list[str]) -> str:
+    """The directory every input file lies below, as the input path names it."""
+    if len(files) == 1 and files[0] == input_path:
+        return os.path.dirname(input_path)
+    parts = input_path.rstrip("/").split("/")
+    fixed = []
+    for part in parts:
+        if any(char in part for char in "*?["):
+            break
+        fixed.append(part)
+    if len(fixed) == len(parts):
+        return input_path.rstrip("/")  # a directory
+    return "/".join(fixed)
 
 
 def _join(directory: str, name: str) -> str:
     if scheme(directory) == "s3":
         return directory.rstrip("/") + "/" + name
     return os.path.join(directory, name)
-
-
-class EachFileTask(_ExplainsJobErrors, luigi.WrapperTask):
-    """One ``file_task`` per input file, each writing one file into ``output_path``.
-
-    Extra parameters of ``file_task`` (a threshold, say) are passed on by name.
-    """
-
-    input_path = luigi.Parameter(default="data", description="A directory, file or glob.")
-    output_path = luigi.Parameter(default="out", description="Directory for output files.")
-
-    file_task: type[StreamingFileTask] = StreamingFileTask
-
-    def complete(self) -> bool:
-        # An unusable input (an empty directory, say) leaves no file tasks; with none,
-        # a WrapperTask would count as complete and the run would "succeed".
-        try:
-            list_input_files(_input_location(self.input_path))
-        except InputError:
-            return False
-        return super().complete()
-
-    def run(self):
-        # Reached with no file tasks only when the input is unusable: fail, naming it.
-        list_input_files(_input_location(self.input_path))
-
-    def requires(self):
-        if not input_exists(_input_location(self.input_path)):
-            # Missing input: Luigi reports a missing external dependency, as for a job.
-            yield InputData(path=self.input_path)
-            return
-        try:
-            files = list_input_files(_input_location(self.input_path))
-        except InputError:
-            return  # run() raises it as this task's failure
-        shared = {
-            name: getattr(self, name)
-            for name, _ in self.get_params()
-            if name not in ("input_path", "output_path")
-            and name in dict(self.file_task.get_params())
-        }
-        for path in files:
-            yield self.file_task(
-                input_file=path,
-                output_file=_join(self.output_path, output_name(path)),
-                **shared,
-            )

@@ -1,6 +1,7 @@
 """Engines run a job's line mapper over its input and publish its output.
 
-An engine is a class with ``run(job) -> counters``. They are imported lazily by name, so
+An engine is a class built with a ``JobSpec`` whose ``run()`` maps the job's input,
+publishes its output and returns the counters. They are imported lazily by name, so
 the local engine never pays for Hadoop's, Spark's or boto3's imports.
 """
 

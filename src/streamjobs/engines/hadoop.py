@@ -1,126 +1,274 @@
-"""Hadoop Streaming through Luigi's ``luigi.contrib.hadoop``: a map-only job on a cluster.
+"""Hadoop Streaming: a job's spec submitted as a map-only ``hadoop jar`` job.
 
-Luigi's ``HadoopJobRunner`` builds and submits ``hadoop jar STREAMING_JAR ...`` from the
-``[hadoop]`` section (``command``, ``streaming-jar``, ``python-executable``). What the
-nodes run is ``streamjobs.node_runner`` (shipped as ``mrrunner.py``), which rebuilds the
-job's mapper from a JSON spec: no task is pickled and nodes need no Luigi.
+The command is built here from the ``JobSpec`` (as mrjob's Hadoop runner builds its own),
+with the settings Luigi users already have: ``[hadoopcli] command``, ``[hadoop]
+streaming_jar`` and ``python_executable``. Each submission ships three files with
+``-files``, named with a run id so that they can never overwrite a user's file (Hadoop's
+local job runner unpacks them into the client's working directory; they are removed after
+the job):
 
-Around the runner, this engine makes the output atomic and complete: Hadoop writes
-``OUT-temp-<time>``; ``_COUNTERS.json`` (from the counters the Hadoop client prints at job
-end) is added beside ``_SUCCESS``; then the directory is renamed to ``OUT``. On any
-failure the temporary directory is removed. S3 has no rename: there Hadoop's committer
-writes ``OUT`` directly, ``_SUCCESS`` last, and ``_COUNTERS.json`` follows it.
+``streamjobs-ID-runner.py``
+    the map task (``streamjobs/node_runner.py``), standard library until it has the code;
+``streamjobs-ID-code.tar``
+    Python source only: the ``streamjobs`` package (less bench and tools), the job's
+    module and every module of the user's own code it imported;
+``streamjobs-ID-spec.json``
+    the JobSpec: the job's class path and parameters (no pickle, no configuration file,
+    no environment: no credentials).
+
+A node needs Python 3.10+ with ``luigi`` and ``msgspec`` (``pip install luigi msgspec``),
+at ``[hadoop] python_executable``. What real Hadoop Streaming does that the submission
+relies on (see ../shared/NOTES.md in the project's notes): an empty ``-D`` value is
+dropped, so the mapper's lines are written as they are with ``stream.map.output=
+keyonlytext``; TextInputFormat also ends lines at a lone ``\\r`` unless
+``textinputformat.record.delimiter`` is set, so it is set to ``\\n`` as every other engine
+reads lines; files a task writes into ``mapreduce_task_output_dir`` are committed with its
+part file (the quarantine).
+
+The run template publishes: Hadoop writes a hidden temporary directory beside the output;
+the counters the client prints at job end become ``_COUNTERS.json``; ``--max-bad-records``
+is checked; the directory is renamed into place (HDFS) or copied into place with
+``_SUCCESS`` last (S3). On failure the temporary output is removed.
 """
 
 from __future__ import annotations
 
-import datetime
+import collections
 import json
 import logging
 import os
 import re
+import shlex
 import shutil
+import subprocess
 import sys
+import sysconfig
+import tarfile
 import tempfile
-import types
-from contextlib import contextmanager
+import uuid
 
-import luigi
 import luigi.configuration
-import luigi.contrib.hdfs
-import luigi.contrib.s3
 
 from streamjobs import counters as counters_mod
-from streamjobs.cluster_paths import hdfs_client, is_s3
-from streamjobs.paths import OutputError
+from streamjobs import run as run_mod
+from streamjobs.errors import JobError
 
 logger = logging.getLogger("luigi-interface")
 
 _NODE_RUNNER = os.path.join(os.path.dirname(os.path.dirname(__file__)), "node_runner.py")
-
-
-def _register_node_runner() -> types.ModuleType:
-    """Stand our node runner in for ``luigi.contrib.mrrunner`` before Luigi imports it.
-
-    luigi 3.7 and 3.8 wheels lack ``luigi/contrib/mrrunner.py`` (an unanchored
-    ``mrrunner.py`` line in upstream's .gitignore drops it from the build), so
-    ``import luigi.contrib.hadoop`` fails; and its error path is Python 2 code. Luigi only
-    reads the module's ``__file__``, ships that file with ``-file`` and runs it as
-    ``<python-executable> mrrunner.py map``: the file must be *named* ``mrrunner.py``,
-    so ``__file__`` is pointed at a copy with that name for each submission.
-    """
-    name = "luigi.contrib.mrrunner"
-    existing = sys.modules.get(name)
-    if existing is not None and getattr(existing, "__streamjobs__", False):
-        return existing
-    module = types.ModuleType(name, "streamjobs.node_runner, shipped as mrrunner.py.")
-    module.__streamjobs__ = True
-    module.__file__ = _NODE_RUNNER
-    sys.modules[name] = module
-    return module
-
-
-_MRRUNNER = _register_node_runner()
-
-import luigi.contrib.hadoop as luigi_hadoop  # noqa: E402  (needs the runner registered)
-
-# TextOutputFormat writes key, separator, value; a streaming line without a tab is all
-# key with an empty (not null) value, so the default separator leaves a trailing tab.
-# An empty separator writes the line as the mapper printed it.
-TEXT_OUTPUT_SEPARATOR = "mapreduce.output.textoutputformat.separator"
-
 _COUNTERS_RE = re.compile(r"\bCounters: (\d+)\s*$")
+# streamjobs modules a node never needs: the benchmark and the docs tools.
+_NOT_SHIPPED = ("streamjobs.bench", "streamjobs.tools")
+# Lines of the client's output kept for the counters and the error message.
+_KEPT_OUTPUT_LINES = 5000
 
 
-class HadoopEngineError(Exception):
-    """The job cannot be submitted or its result cannot be published; says why."""
+class HadoopEngineError(JobError):
+    """The job cannot be submitted, failed on the cluster, or cannot be published."""
 
 
-class CountersMissing(HadoopEngineError):
-    """The Hadoop client printed no job counters."""
+def hadoop_setting(name: str, default: str | None = None) -> str | None:
+    """``[hadoop] NAME`` (Luigi's section: ``streaming_jar``, ``python_executable``)."""
+    return luigi.configuration.get_config().get("hadoop", name, default)
 
 
-def job_spec(mapper) -> dict:
-    """The JSON spec a node rebuilds ``mapper`` from: its class's import path and its
-    attributes as constructor keyword arguments. Checked here, at submission."""
-    cls = type(mapper)
-    module = cls.__module__
-    if module == "__main__":
-        # Luigi ships a __main__ module under its file's name (as luigi does for pickles).
-        main_file = getattr(sys.modules["__main__"], "__file__", None)
+class HadoopEngine:
+    """Runs a JobSpec as a Hadoop Streaming job and publishes its output atomically."""
+
+    def __init__(self, spec):
+        from streamjobs.cluster_paths import hadoop_command
+
+        self.spec = spec
+        self.command = hadoop_command()
+        self.jar = hadoop_setting("streaming_jar")
+        if not self.jar:
+            raise HadoopEngineError(
+                "[hadoop] streaming_jar is not set: name the cluster's hadoop-streaming jar "
+                "in luigi.cfg (see README, Hadoop Streaming)"
+            )
+        self.python = hadoop_setting("python_executable", "python3")
+
+    def run(self) -> dict:
+        from streamjobs.cluster_paths import check_cluster_path, cluster_publisher
+
+        for path in self.spec.inputs:
+            check_cluster_path(path, "input")
+        publisher = cluster_publisher(self.spec.output)
+        return run_mod.execute(publisher, self._map_splits, self.spec.max_bad_records)
+
+    def _map_splits(self, staging: str):
+        """Submit the job with output ``staging``; one report: the job's counters."""
+        run_id = uuid.uuid4().hex[:12]
+        workdir = tempfile.mkdtemp(prefix="streamjobs-submit-")
+        names = {
+            "runner": f"streamjobs-{run_id}-runner.py",
+            "code": f"streamjobs-{run_id}-code.tar",
+            "spec": f"streamjobs-{run_id}-spec.json",
+        }
+        try:
+            spec = self._ship(workdir, names)
+            argv = self.streaming_command(spec, staging, workdir, names)
+            output = _run_client(argv)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+            _remove_local_mode_copies(names.values())
+        yield run_mod.SplitReport(job_counters(output))
+
+    def _ship(self, workdir: str, names: dict):
+        """Write the three shipped files into ``workdir``; the spec as shipped."""
+        spec, modules = code_to_ship(self.spec)
+        shutil.copyfile(_NODE_RUNNER, os.path.join(workdir, names["runner"]))
+        write_code_archive(os.path.join(workdir, names["code"]), modules)
+        with open(os.path.join(workdir, names["spec"]), "w") as out:
+            out.write(spec.to_json())
+        return spec
+
+    def streaming_command(self, spec, output: str, workdir: str, names: dict) -> list[str]:
+        files = ",".join(os.path.join(workdir, name) for name in names.values())
+        mapper = f"{self.python} {names['runner']} map {names['spec']} {names['code']}"
+        argv = [*self.command, "jar", self.jar]
+        for conf in (
+            f"mapreduce.job.name={spec.job.partition(':')[2]} {os.path.basename(spec.output)}",
+            "mapreduce.job.reduces=0",
+            # The mapper's lines as they are: an empty separator would be dropped.
+            "stream.map.output=keyonlytext",
+            # Lines end at \n only, as on every engine (not also at a lone \r).
+            "textinputformat.record.delimiter=\n",
+        ):
+            argv += ["-D", conf]
+        argv += ["-files", files]
+        for path in spec.inputs:
+            argv += ["-input", path]
+        argv += ["-output", output, "-mapper", mapper, "-numReduceTasks", "0"]
+        return argv
+
+
+def code_to_ship(spec):
+    """The spec as a node sees it, and the modules whose source ships with it.
+
+    A job class defined in a script (``__main__``) ships as a module named after the
+    script's file, and the spec names it so.
+    """
+    import dataclasses
+
+    module_name, _, qualname = spec.job.partition(":")
+    modules = {"streamjobs": sys.modules["streamjobs"]}
+    if module_name == "__main__":
+        main = sys.modules["__main__"]
+        main_file = getattr(main, "__file__", None)
         if not main_file:
-            raise HadoopEngineError(f"{cls.__qualname__} is defined in an interactive session")
-        module = os.path.splitext(os.path.basename(main_file))[0]
-    kwargs = dict(vars(mapper))
-    try:
-        if json.loads(json.dumps(kwargs)) != kwargs:
-            raise ValueError("values change through JSON")
-        if vars(cls(**kwargs)) != kwargs:
-            raise ValueError("its constructor does not rebuild it from its attributes")
-    except (TypeError, ValueError) as exc:
-        raise HadoopEngineError(
-            f"cannot ship mapper {mapper!r} to Hadoop nodes: {exc}. A mapper must be "
-            f"rebuilt by {cls.__qualname__}(**attributes), with JSON attribute values."
-        ) from exc
-    return {
-        "format": 1,
-        "mapper": f"{module}:{cls.__qualname__}",
-        "kwargs": kwargs,
-        "packages": sorted({"streamjobs", module.partition(".")[0]}),
-    }
+            raise HadoopEngineError(f"{qualname} is defined in an interactive session")
+        module_name = os.path.splitext(os.path.basename(main_file))[0]
+        modules[module_name] = main
+        spec = dataclasses.replace(spec, job=f"{module_name}:{qualname}")
+    for name, module in list(sys.modules.items()):
+        if _is_user_code(module) and not name.startswith("streamjobs"):
+            modules.setdefault(name.partition(".")[0], sys.modules.get(name.partition(".")[0]))
+    return spec, {name: module for name, module in modules.items() if module is not None}
+
+
+def _library_directories() -> list[str]:
+    paths = sysconfig.get_paths()
+    found = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    found.update(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))
+    return [os.path.realpath(path) + os.sep for path in found if path]
+
+
+def _is_user_code(module) -> bool:
+    """A module of the user's own code: a Python source file outside the standard library
+    and installed packages."""
+    path = getattr(module, "__file__", None)
+    if not path or not path.endswith(".py"):
+        return False
+    path = os.path.realpath(path)
+    return not any(path.startswith(directory) for directory in _library_directories())
+
+
+def write_code_archive(path: str, modules: dict) -> None:
+    """A tar of the modules' Python source (``.py`` files only), by top-level name."""
+    with tarfile.open(path, "w") as archive:
+        for name, module in sorted(modules.items()):
+            file = module.__file__
+            if os.path.basename(file) != "__init__.py":
+                archive.add(file, arcname=f"{name}.py")
+                continue
+            root = os.path.dirname(file)
+            for directory, subdirectories, files in os.walk(root):
+                subdirectories[:] = sorted(d for d in subdirectories if d != "__pycache__")
+                relative = os.path.relpath(directory, root)
+                dotted = name if relative == "." else f"{name}.{relative.replace(os.sep, '.')}"
+                if dotted.startswith(_NOT_SHIPPED):
+                    subdirectories[:] = []
+                    continue
+                for file_name in sorted(files):
+                    stem = f"{dotted}.{file_name[:-3]}"
+                    if file_name.endswith(".py") and not stem.startswith(_NOT_SHIPPED):
+                        arcname = os.path.join(name, relative, file_name)
+                        archive.add(os.path.join(directory, file_name), os.path.normpath(arcname))
+
+
+def _run_client(argv: list[str]) -> str:
+    """Run the Hadoop client, logging its progress; its output. A failed job raises
+    HadoopEngineError with the task's own error first."""
+    logger.info("streamjobs: submitting %s", shlex.join(argv).replace("\n", "\\n"))
+    kept: collections.deque[str] = collections.deque(maxlen=_KEPT_OUTPUT_LINES)
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    ) as process:
+        try:
+            for line in process.stdout:
+                kept.append(line.rstrip("\n"))
+                if " map " in line or "Running job" in line or "Job complete" in line:
+                    logger.info("hadoop: %s", line.rstrip())
+            status = process.wait()
+        except BaseException:
+            process.terminate()
+            raise
+    if status != 0:
+        raise HadoopEngineError(_failure_message(list(kept), status))
+    return "\n".join(kept)
+
+
+def _failure_message(lines: list[str], status: int) -> str:
+    """The task's own error (our runner's traceback) first, then where to read more."""
+    message = f"the Hadoop job failed (hadoop exited with {status})"
+    starts = [i for i, line in enumerate(lines) if "streamjobs: the map task failed" in line]
+    if starts:
+        traceback = [line for line in lines[starts[0] :] if line.strip()][:40]
+        error = next((line for line in reversed(traceback) if not line.startswith(" ")), "")
+        message += f": {error.strip()}"
+    application = next((m.group(0) for line in lines for m in [_APP_RE.search(line)] if m), None)
+    if application:
+        message += f"; task logs: yarn logs -applicationId {application}"
+    else:
+        tail = " | ".join(line.strip() for line in lines[-5:] if line.strip())
+        message += f"; last output: {tail}"
+    return message + "; nothing was published"
+
+
+_APP_RE = re.compile(r"application_\d+_\d+")
+
+
+def _remove_local_mode_copies(names) -> None:
+    """Hadoop's local job runner unpacks shipped files into the client's working
+    directory and leaves them there; ours carry a run id, so only ours are removed."""
+    for name in names:
+        if os.path.lexists(name):
+            os.remove(name)
 
 
 def parse_job_counters(client_output: str) -> dict[str, dict[str, int]]:
-    """The counter groups of the last ``Counters: N`` block the Hadoop client printed.
+    """The counter groups of the last ``Counters: N`` block the Hadoop client printed
+    (in local mode a block is printed per task too; the job's comes last).
 
     The block is a line per group name, then ``name=value`` lines (indented by Hadoop).
     """
     lines = client_output.splitlines()
     starts = [i for i, line in enumerate(lines) if _COUNTERS_RE.search(line)]
     if not starts:
-        raise CountersMissing(
+        raise HadoopEngineError(
             "the Hadoop client printed no job counters (is its log level below INFO? "
-            "HADOOP_ROOT_LOGGER must include INFO); _COUNTERS.json cannot be written"
+            "HADOOP_ROOT_LOGGER must include INFO); nothing was published"
         )
     expected = int(_COUNTERS_RE.search(lines[starts[-1]]).group(1))
     groups: dict[str, dict[str, int]] = {}
@@ -149,197 +297,6 @@ def job_counters(client_output: str) -> dict:
     return totals
 
 
-@contextmanager
-def _captured_client_output(into: list[str]):
-    """Collect the Hadoop client's stdout and stderr during ``run_job``.
-
-    ``HadoopJobRunner.run_job`` discards what ``run_and_track_hadoop_job`` returns, which
-    holds the counters Hadoop prints at job end (and luigi's log of that stream misses
-    the lines printed as the client exits). The function is looked up on the module at
-    call time, so it is wrapped for the duration of one submission and restored after.
-    """
-    original = luigi_hadoop.run_and_track_hadoop_job
-
-    def run_and_keep_output(*args, **kwargs):
-        try:
-            out, err = original(*args, **kwargs)
-        except luigi_hadoop.HadoopJobError as exc:
-            into.extend([exc.out or "", exc.err or ""])
-            raise
-        into.extend([out, err])
-        return out, err
-
-    luigi_hadoop.run_and_track_hadoop_job = run_and_keep_output
-    try:
-        yield into
-    finally:
-        luigi_hadoop.run_and_track_hadoop_job = original
-
-
-@contextmanager
-def _runner_named_mrrunner():
-    """Point ``luigi.contrib.mrrunner.__file__`` at a copy of the node runner named
-    ``mrrunner.py`` (the name in Luigi's ``-mapper`` command) for one submission."""
-    directory = tempfile.mkdtemp(prefix="streamjobs-runner-")
-    try:
-        path = os.path.join(directory, "mrrunner.py")
-        shutil.copyfile(_NODE_RUNNER, path)
-        _MRRUNNER.__file__ = path
-        yield path
-    finally:
-        _MRRUNNER.__file__ = _NODE_RUNNER
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-class StreamingHadoopJob(luigi_hadoop.JobTask):
-    """Luigi's Hadoop job description for one streamjobs job: map-only, our runner.
-
-    Built and configured by ``HadoopEngine``; never scheduled on its own.
-    """
-
-    job_id = luigi.Parameter(description="task_id of the streamjobs job this submits.")
-
-    def configure(self, job, spec: dict, output, modules: list, runner) -> None:
-        self._job = job
-        self._spec = spec
-        self._output = output
-        self._modules = modules
-        self._runner = runner
-
-    def output(self):
-        return self._output
-
-    def requires_hadoop(self):
-        return self._job.requires()
-
-    def job_runner(self):
-        # JobTask.job_runner() silently falls back to LocalJobRunner (the whole dataset
-        # through this machine) when an output is not an HdfsTarget; never here.
-        return self._runner
-
-    def jobconfs(self):
-        confs = [f"mapred.job.name={self._job.task_id}"]
-        confs += [c for c in super().jobconfs() if not c.startswith("mapred.job.name=")]
-        confs.append(f"{TEXT_OUTPUT_SEPARATOR}=")
-        return confs
-
-    def extra_modules(self):
-        return self._modules
-
-    def dump(self, directory=""):
-        # Luigi ships this file as job-instance.pickle; ours holds the JSON spec instead of
-        # a pickled task (nodes need no Luigi, and __main__ jobs pickle badly upstream).
-        with open(os.path.join(directory, "job-instance.pickle"), "w") as out:
-            json.dump(self._spec, out)
-
-
-def _modules_to_ship(job) -> list:
-    import streamjobs
-
-    modules = [streamjobs]
-    for name in {type(job).__module__, type(job.line_mapper()).__module__}:
-        module = sys.modules[name]
-        if module is not streamjobs and not name.startswith("streamjobs."):
-            modules.append(module)
-    return modules
-
-
-class HadoopEngine:
-    """Submits a job to Hadoop Streaming with Luigi's HadoopJobRunner, publishes atomically."""
-
-    def __init__(self, streaming_jar: str):
-        self.streaming_jar = streaming_jar
-
-    @classmethod
-    def from_job(cls, job) -> HadoopEngine:
-        jar = luigi.configuration.get_config().get("hadoop", "streaming-jar", None)
-        if not jar:
-            raise HadoopEngineError(
-                "[hadoop] streaming-jar is not set: name the cluster's hadoop-streaming jar "
-                "in client.cfg (see README, Hadoop Streaming)"
-            )
-        return cls(jar)
-
-    def run(self, job) -> dict:
-        """Run ``job`` (a StreamingJobTask) on the cluster and publish its output."""
-        spec = job_spec(job.line_mapper())
-        final = job.output().path.rstrip("/")
-        if is_s3(final):
-            return self._run_to_s3(job, spec, final)
-        return self._run_to_hdfs(job, spec, final)
-
-    def _submit(self, job, spec: dict, output) -> dict | None:
-        runner = luigi_hadoop.HadoopJobRunner(
-            streaming_jar=self.streaming_jar, end_job_with_atomic_move_dir=False
-        )
-        hadoop_job = StreamingHadoopJob(job_id=job.task_id)
-        hadoop_job.configure(job, spec, output, _modules_to_ship(job), runner)
-        captured: list[str] = []
-        try:
-            with _runner_named_mrrunner(), _captured_client_output(captured):
-                # BaseHadoopJobTask.run() sets up serialisers, then runs job_runner().
-                hadoop_job.run()
-        finally:
-            runner.finish()
-        try:
-            return job_counters("\n".join(captured))
-        except CountersMissing as exc:
-            # The records are complete and correct; only the log lacked the counters. A
-            # missing _COUNTERS.json is honest, zeros would not be.
-            logger.warning("streamjobs: %s; publishing the output without it", exc)
-            return None
-
-    def _run_to_hdfs(self, job, spec: dict, final: str) -> dict:
-        client = hdfs_client()
-        stamp = datetime.datetime.now().isoformat().replace(":", "-")
-        temporary = f"{final}-temp-{stamp}"
-        try:
-            totals = self._submit(job, spec, luigi.contrib.hdfs.HdfsTarget(temporary, fs=client))
-            if totals is not None:
-                with _local_counters_file(totals) as path:
-                    client.put(path, f"{temporary}/{counters_mod.COUNTERS_FILE}")
-            # rename_dont_move refuses an existing destination instead of moving into it.
-            client.rename_dont_move(temporary, final)
-        except BaseException:
-            _remove_quietly(client, temporary, skip_trash=True)
-            raise
-        return _finished(totals, final)
-
-    def _run_to_s3(self, job, spec: dict, final: str) -> dict:
-        client = luigi.contrib.s3.S3Client()
-        if client.exists(final):
-            raise OutputError(f"output exists but is incomplete (no _SUCCESS): {final}")
-        output = luigi.contrib.s3.S3FlagTarget(final + "/")
-        try:
-            totals = self._submit(job, spec, output)
-            if totals is not None:
-                with _local_counters_file(totals) as path:
-                    client.put(path, f"{final}/{counters_mod.COUNTERS_FILE}")
-        except BaseException:
-            # The output did not exist before (checked above): whatever is there is ours.
-            _remove_quietly(client, final)
-            raise
-        return _finished(totals, final)
-
-
-def _finished(totals: dict | None, final: str) -> dict:
-    """Log the run's summary; its counters ({} when the client printed none)."""
-    if totals is None:
-        logger.info("streamjobs: job done, counters unknown -> %s", final)
-        return {}
-    logger.info(counters_mod.summary(totals, final))
-    return totals
-
-
-@contextmanager
-def _local_counters_file(totals: dict):
-    with tempfile.TemporaryDirectory(prefix="streamjobs-counters-") as directory:
-        yield counters_mod.write_file(directory, totals)
-
-
-def _remove_quietly(client, path: str, **options) -> None:
-    try:
-        if client.exists(path):
-            client.remove(path, recursive=True, **options)
-    except Exception as exc:  # the original failure matters more; say what is left
-        logger.error("streamjobs: could not remove temporary output %s: %s", path, exc)
+def describe_spec(spec) -> str:
+    """The shipped spec, for logs and tests."""
+    return json.dumps(json.loads(spec.to_json()), indent=2, sort_keys=True)

@@ -1,89 +1,55 @@
 """The embedded default engine: every core of this machine, no cluster.
 
 Input splits (byte ranges of large files, whole compressed files) go to worker processes;
-each writes ``part-NNNNN`` for its split into a staging directory, plus quarantined lines
-under ``_quarantine/``. When all succeed and the bad-record limit holds, ``_COUNTERS.json``
-and ``_SUCCESS`` are written and the directory is renamed into place. On any failure or
-interruption nothing is published and the staging directory is removed.
-
-Input and output may be ``s3://`` URLs (see ``streamjobs.s3``): objects are split and read
-by byte range like files; for S3 output each worker writes its part locally and sends it
-to a temporary prefix, which is copied into place once every split succeeded.
+each writes ``part-NNNNN`` for its split, and its bad lines under ``_quarantine/``, into
+the run's staging directory. The run template (``streamjobs.run``) does the rest. Inputs
+and outputs may be local paths or ``s3://`` URLs (see ``streamjobs.s3``).
 """
 
 from __future__ import annotations
 
-import logging
+import ctypes
 import multiprocessing
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import zlib
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from streamjobs import counters as counters_mod
-from streamjobs.errors import JobError
-from streamjobs.inputs import (
-    InputError,
-    Split,
-    file_size,
-    list_input_files,
-    plan_splits,
-    read_split,
-)
-from streamjobs.paths import LocalPublisher, OutputError, local_path
-from streamjobs.records import (
-    DEFAULT_MAX_LINE_BYTES,
-    BadLine,
-)
+from streamjobs import run as run_mod
+from streamjobs.errors import JobError, quote_path
+from streamjobs.inputs import InputError, Split, file_size, list_input_files, read_split
+from streamjobs.inputs import plan_splits as plan_file_splits
+from streamjobs.job import mapper_for
+from streamjobs.paths import FilePublisher, LocalPublisher, OutputError, local_path, scheme
+from streamjobs.run import EXAMPLES_KEPT, SplitReport, describe_bad_line, part_name
 from streamjobs.stream import map_items
-
-logger = logging.getLogger("luigi-interface")
-
-QUARANTINE_DIR = "_quarantine"
-EXAMPLES_KEPT = 5
-
-
-class Interrupted(JobError):
-    """SIGTERM arrived during a run."""
 
 
 class WorkerDied(JobError):
     """A worker process ended abruptly (killed by a signal, or out of memory)."""
 
 
-@dataclass
-class SplitReport:
-    """What a worker sends back for one split."""
-
-    counters: dict
-    examples: list[str]
-    size: int
-
-
-def part_name(index: int) -> str:
-    return f"part-{index:05d}"
+def input_files(inputs: list[str]) -> list[str]:
+    """Every input file the job's input paths name, in order."""
+    files: list[str] = []
+    for path in inputs:
+        files.extend(list_input_files(path if scheme(path) == "s3" else local_path(path)))
+    return files
 
 
-def map_split(
-    mapper,
-    split: Split,
-    directory: str,
-    index: int,
-    max_line_bytes: int,
-    upload_to=None,
-    on_chunk=None,
-):
+def plan_splits(spec) -> list[Split]:
+    return plan_file_splits(input_files(spec.inputs), spec.split_bytes)
+
+
+def map_split(mapper, split: Split, directory: str, index: int, max_line_bytes: int, on_chunk):
     """Run ``mapper`` over one split into ``directory/part-NNNNN``; a SplitReport.
 
-    With ``upload_to`` (an ``s3://`` staging prefix), the split's files are then uploaded
-    there and removed locally. ``on_chunk(n)``, when given, is called with the input bytes
-    of each chunk mapped.
+    Bad lines go to ``directory/_quarantine/part-NNNNN.jsonl`` (created only when there
+    are some). ``on_chunk(n)``, when given, is called with the input bytes of each chunk.
     """
     totals = counters_mod.new_counters()
     examples: list[str] = []
@@ -97,7 +63,10 @@ def map_split(
                 out.writelines(result.output)
                 if result.bad:
                     if quarantine is None:
-                        quarantine = _open_quarantine(directory, index)
+                        os.makedirs(os.path.join(directory, run_mod.QUARANTINE_DIR), exist_ok=True)
+                        quarantine = open(
+                            os.path.join(directory, run_mod.quarantine_name(index)), "wb"
+                        )
                     for bad in result.bad:
                         quarantine.write(bad.to_json() + b"\n")
                         if len(examples) < EXAMPLES_KEPT:
@@ -106,10 +75,6 @@ def map_split(
     finally:
         if quarantine is not None:
             quarantine.close()
-    if upload_to is not None:
-        from streamjobs import s3
-
-        s3.upload_files(directory, _split_files(directory, index), upload_to)
     return SplitReport(totals, examples, split.size)
 
 
@@ -119,192 +84,103 @@ def _read_input(split: Split, max_line_bytes: int):
     try:
         yield from read_split(split, max_line_bytes=max_line_bytes)
     except (OSError, EOFError, zlib.error) as exc:
-        raise InputError(f"cannot read input file {split.path}: {exc}") from None
+        raise InputError(f"cannot read input file {quote_path(split.path)}: {exc}") from None
 
 
 @contextmanager
-def _output_errors(final: str):
-    """Report an OSError while writing (disk full, read-only, ...) as an OutputError.
-
-    Input errors are InputErrors by then (see ``_read_input``), so an OSError here is
-    the output's.
-    """
+def output_errors(final: str):
+    """Report an OSError while writing (disk full, read-only, ...) as an OutputError, and a
+    worker that died as WorkerDied. Input errors are InputErrors by then (``_read_input``)."""
     try:
         yield
     except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename else ""
+        where = f" ({quote_path(exc.filename)})" if isinstance(exc.filename, str) else ""
         reason = exc.strerror or str(exc)
         raise OutputError(
-            f"cannot write output {final}: {reason}{where}; nothing was published"
+            f"cannot write output {quote_path(final)}: {reason}{where}; nothing was published"
         ) from None
     except BrokenProcessPool:
         raise WorkerDied(
-            f"a worker process died (killed, or out of memory) while writing {final}; "
-            "nothing was published"
+            f"a worker process died (killed, or out of memory) while writing "
+            f"{quote_path(final)}; nothing was published"
         ) from None
 
 
-def _split_files(directory: str, index: int) -> list[str]:
-    """The files (relative to ``directory``) that ``map_split`` wrote for split ``index``."""
-    names = [part_name(index), f"{QUARANTINE_DIR}/{part_name(index)}.jsonl"]
-    return [name for name in names if os.path.exists(os.path.join(directory, name))]
-
-
-def _open_quarantine(directory: str, index: int):
-    path = os.path.join(directory, QUARANTINE_DIR)
-    os.makedirs(path, exist_ok=True)
-    return open(os.path.join(path, part_name(index) + ".jsonl"), "wb")
-
-
-def describe_bad_line(bad: BadLine) -> str:
-    where = f"{bad.source}:{bad.line}" if bad.line is not None else f"{bad.source}@{bad.offset}"
-    return f"{where}: {bad.reason}"
-
-
 class LocalEngine:
-    """Runs a job's mapper over its input splits in worker processes on this machine."""
+    """Runs a job (a ``JobSpec``) in worker processes on this machine."""
 
-    def __init__(
-        self,
-        processes: int = 0,
-        split_bytes: int = 16 << 20,
-        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-        progress: bool | None = None,
-    ):
+    def __init__(self, spec, processes: int | None = None, progress: bool | None = None):
+        self.spec = spec
+        if processes is None:
+            processes = spec.options.get("processes", 0)
         self.processes = processes or os.cpu_count() or 1
-        self.split_bytes = split_bytes
-        self.max_line_bytes = max_line_bytes
         self.progress = sys.stderr.isatty() if progress is None else progress
 
-    @classmethod
-    def from_job(cls, job) -> LocalEngine:
-        from streamjobs.config import streaming
-
-        settings = streaming()
-        return cls(
-            processes=job.processes or settings.processes, split_bytes=settings.split_mb << 20
-        )
-
-    def run(self, job) -> dict:
-        """Run ``job`` (a StreamingJobTask) and publish its output; its counters."""
-        return self.run_mapper(
-            job.line_mapper(), job.input_path, job.output_path, job.max_bad_records
-        )
-
-    def run_mapper(self, mapper, input_path: str, output_path: str, max_bad_records=None):
-        files = list_input_files(_input_location(input_path))
-        splits = plan_splits(files, self.split_bytes)
-        upload_to = None
-        if _is_s3(output_path):
+    def run(self) -> dict:
+        """Map the whole input into the output directory ``spec.output``; the counters."""
+        spec = self.spec
+        splits = plan_splits(spec)
+        if scheme(spec.output) == "s3":
             from streamjobs.s3 import S3Publisher
 
-            publisher = S3Publisher(output_path)
-            upload_to = publisher.staging_url
+            publisher = S3Publisher(spec.output)
         else:
-            publisher = LocalPublisher(output_path)
-        staging = publisher.begin()
-        try:
-            with _output_errors(publisher.final), _SigtermRaises():
-                totals, examples = self._map_all(
-                    mapper, splits, staging, max_bad_records, upload_to
-                )
-                counters_mod.write_file(staging, totals)
-                publisher.publish()
-        except BaseException:
-            publisher.abort()
-            raise
-        logger.info(counters_mod.summary(totals, publisher.final))
-        if examples:
-            logger.warning("streamjobs: bad records, first of them: %s", "; ".join(examples))
-        return totals
+            publisher = LocalPublisher(spec.output)
+        return self._execute(splits, publisher)
 
-    def run_file(self, mapper, input_file: str, output_file: str, max_bad_records=None):
-        """One file into one file, in this process; side files under ``_quarantine/`` and
-        ``_counters/`` beside it. The output file is renamed into place last."""
-        (path,) = list_input_files(_input_location(input_file))
-        split = Split(path, 0, None, file_size(path))
-        if _is_s3(output_file):
-            return self._run_file_to_s3(mapper, split, output_file, max_bad_records)
-        output_file = os.path.abspath(local_path(output_file))
-        directory, name = os.path.split(output_file)
-        publisher = LocalPublisher(output_file)
-        staging = publisher.begin()
-        try:
-            with _output_errors(output_file), _SigtermRaises():
-                totals, _ = self._map_all(mapper, [split], staging, max_bad_records)
-                quarantined = os.path.join(staging, QUARANTINE_DIR, part_name(0) + ".jsonl")
-                if os.path.exists(quarantined):
-                    os.makedirs(os.path.join(directory, QUARANTINE_DIR), exist_ok=True)
-                    os.replace(
-                        quarantined, os.path.join(directory, QUARANTINE_DIR, name + ".jsonl")
-                    )
-                counters_dir = os.path.join(directory, "_counters")
-                os.makedirs(counters_dir, exist_ok=True)
-                counters_mod.write_file(counters_dir, totals, name + ".json")
-                os.replace(os.path.join(staging, part_name(0)), output_file)
-        finally:
-            publisher.abort()
-        return totals
+    def run_file(self) -> dict:
+        """One input file (named literally) into the output file ``spec.output``; its
+        counters and bad lines go to ``_counters/NAME`` and ``_quarantine/NAME`` beside it."""
+        spec = self.spec
+        (path,) = spec.inputs
+        location = path if scheme(path) == "s3" else local_path(path)
+        splits = plan_file_splits([location], file_size(location) + 1)  # one split
+        if scheme(spec.output) == "s3":
+            from streamjobs.s3 import S3FilePublisher
 
-    def _run_file_to_s3(self, mapper, split: Split, output_url: str, max_bad_records):
-        """``run_file`` into an object: side files first, the object last (one atomic PUT)."""
-        from streamjobs import s3
+            publisher = S3FilePublisher(spec.output)
+        else:
+            publisher = FilePublisher(spec.output)
+        return self._execute(splits, publisher)
 
-        staging = tempfile.mkdtemp(prefix="streamjobs-")
-        try:
-            with _SigtermRaises():
-                totals, _ = self._map_all(mapper, [split], staging, max_bad_records)
-            name = output_url.rpartition("/")[2]
-            counters_file = counters_mod.write_file(staging, totals)
-            side_files = {f"_counters/{name}.json": counters_file}
-            quarantined = os.path.join(staging, QUARANTINE_DIR, part_name(0) + ".jsonl")
-            if os.path.exists(quarantined):
-                side_files[f"{QUARANTINE_DIR}/{name}.jsonl"] = quarantined
-            s3.publish_file(os.path.join(staging, part_name(0)), side_files, output_url)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return totals
+    def _execute(self, splits, publisher) -> dict:
+        mapper = mapper_for(self.spec.load_job())
+        max_line_bytes = self.spec.max_line_bytes
 
-    def _map_all(self, mapper, splits, staging, max_bad_records, upload_to=None):
-        totals = counters_mod.new_counters()
-        examples: list[str] = []
+        def map_splits(staging):
+            yield from self.map_splits(mapper, splits, staging, max_line_bytes)
+
+        with output_errors(publisher.final):
+            return run_mod.execute(publisher, map_splits, self.spec.max_bad_records)
+
+    def map_splits(self, mapper, splits, staging, max_line_bytes):
+        """Map ``splits`` into ``staging``; a SplitReport as each split ends."""
         progress = _progress_bar(sum(split.size for split in splits), self.progress)
-
-        def account(report: SplitReport):
-            counters_mod.add_counters(totals, report.counters)
-            examples.extend(report.examples[: EXAMPLES_KEPT - len(examples)])
-            # Checked as each split ends: on a large input the rest would only add to it.
-            counters_mod.check_bad_record_limit(totals, max_bad_records, examples)
-
-        args = [
-            (mapper, split, staging, i, self.max_line_bytes, upload_to)
-            for i, split in enumerate(splits)
-        ]
         try:
             if self.processes == 1 or len(splits) == 1:
                 on_chunk = progress.update if self.progress else None
-                for arg in args:
-                    account(map_split(*arg, on_chunk=on_chunk))
+                for index, split in enumerate(splits):
+                    yield map_split(mapper, split, staging, index, max_line_bytes, on_chunk)
             else:
-                self._map_in_pool(args, account, progress if self.progress else None)
+                tasks = [(split, staging, i, max_line_bytes) for i, split in enumerate(splits)]
+                yield from self._map_in_pool(mapper, tasks, progress if self.progress else None)
         finally:
             progress.close()
-        return totals, examples
 
-    def _map_in_pool(self, args, account, progress):
-        # fork: workers start in milliseconds and inherit the imported job code.
+    def _map_in_pool(self, mapper, tasks, progress):
+        # fork: workers start in milliseconds and inherit the job (the initializer's
+        # arguments are inherited, not pickled), so any job class works, even a script's.
         context = multiprocessing.get_context("fork")
-        workers = min(self.processes, len(args))
+        workers = min(self.processes, len(tasks))
         # With a progress bar, workers add each chunk's bytes to a shared counter that
         # this process polls; without one, nothing is shared and nothing polls.
         mapped = context.Value("q", 0) if progress is not None else None
-        on_chunk = _add_to_mapped if progress is not None else None
         poll = 0.2 if progress is not None else None
         shown = 0
         with ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_init_worker, initargs=(mapped,)
+            workers, mp_context=context, initializer=_init_worker, initargs=(mapper, mapped)
         ) as pool:
-            pending = {pool.submit(map_split, *arg, on_chunk=on_chunk) for arg in args}
+            pending = {pool.submit(_map_split_in_worker, *task) for task in tasks}
             try:
                 while pending:
                     done, pending = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
@@ -313,7 +189,7 @@ class LocalEngine:
                         shown = mapped.value
                     for future in done:
                         # A worker killed by a signal surfaces here as BrokenProcessPool.
-                        account(future.result())
+                        yield future.result()
             except BaseException:
                 for future in pending:
                     future.cancel()
@@ -322,52 +198,41 @@ class LocalEngine:
                 raise
 
 
-def _is_s3(path: str) -> bool:
-    return path[:5].lower() == "s3://"
-
-
-def _input_location(path: str) -> str:
-    """An ``s3://`` URL as given; a bare or ``file://`` path as a local path."""
-    return path if _is_s3(path) else local_path(path)
-
-
-# In a worker process: the counter of input bytes mapped, shared with the parent's
-# progress bar (None without one).
+# In a worker process: the job's chunk mapper, and the counter of input bytes mapped
+# shared with the parent's progress bar (None without one).
+_worker_mapper = None
 _mapped = None
 
 
-def _init_worker(mapped=None):
+def _init_worker(mapper, mapped):
     # The parent owns interruption: it terminates workers on Ctrl-C or SIGTERM and cleans up.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    global _mapped
-    _mapped = mapped
+    _die_with_parent()
+    global _worker_mapper, _mapped
+    _worker_mapper, _mapped = mapper, mapped
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker when its parent dies (even by SIGKILL), so that no
+    worker outlives the run as an orphan. Elsewhere, the pool's own checks remain."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _map_split_in_worker(split, staging, index, max_line_bytes) -> SplitReport:
+    on_chunk = _add_to_mapped if _mapped is not None else None
+    return map_split(_worker_mapper, split, staging, index, max_line_bytes, on_chunk)
 
 
 def _add_to_mapped(size: int) -> None:
     with _mapped.get_lock():
         _mapped.value += size
-
-
-class _SigtermRaises:
-    """Turn SIGTERM into an exception for the duration of a run, so cleanup runs."""
-
-    def __enter__(self):
-        self.previous = None
-        try:
-            self.previous = signal.signal(signal.SIGTERM, self._raise)
-        except ValueError:  # not the main thread: leave signals alone
-            pass
-        return self
-
-    @staticmethod
-    def _raise(signum, frame):
-        raise Interrupted("interrupted by SIGTERM; nothing was published")
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
-        return False
 
 
 class _NoProgress:
