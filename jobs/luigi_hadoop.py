@@ -4,7 +4,7 @@
         [--input-path data] [--output-path out_data6] [--threshold 1.99] [--engine local]
 
 Keeps the JSON lines whose ``index + total`` exceeds the threshold, adding ``sum_val``. The
-engine comes from ``[streaming] engine`` in client.cfg (default: local, every core of this
+engine comes from ``[streaming] engine`` in luigi.cfg (default: local, every core of this
 machine) unless ``--engine`` names another.
 """
 

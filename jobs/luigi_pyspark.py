@@ -1,4 +1,4 @@
-"""The post's job on Spark (through spark-submit, ``[spark]`` settings in client.cfg).
+"""The post's job on Spark (through spark-submit, ``[spark]`` settings in luigi.cfg).
 
     luigi --module luigi_pyspark TestTaskPS --local-scheduler \\
         [--input-path data] [--output-path out_data3] [--threshold 1.99]

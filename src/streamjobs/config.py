@@ -1,12 +1,13 @@
-"""Configuration read the Luigi way: ``[streaming]`` in client.cfg, and safer defaults.
+"""Configuration read the Luigi way: ``[streaming]`` in luigi.cfg, and safer defaults.
 
-Luigi reads ./client.cfg, ./luigi.cfg and ``LUIGI_CONFIG_PATH``; a job run from another
-directory would miss the project's client.cfg, so the defaults that matter live here.
+Luigi reads ./luigi.cfg (or the deprecated ./luigi.cfg) and ``LUIGI_CONFIG_PATH``; a job run from another
+directory would miss the project's luigi.cfg, so the defaults that matter live here.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 
 import luigi
 import luigi.configuration
@@ -33,7 +34,7 @@ RETCODE_DEFAULTS = {
 
 
 class streaming(luigi.Config):  # noqa: N801 -- Luigi names config classes after sections
-    """``[streaming]`` in client.cfg; each key can be given as ``--streaming-KEY``."""
+    """``[streaming]`` in luigi.cfg; each key can be given as ``--streaming-KEY``."""
 
     engine = luigi.Parameter(
         default=DEFAULT_ENGINE, description="Engine that runs jobs: local, hadoop, spark."
@@ -102,6 +103,10 @@ _ONE_LINE_FILTER = _JobErrorsOnOneLine()
 # for a forgotten --local-scheduler); 1 s apart says the same in 2 s. A config file that
 # sets them wins.
 SCHEDULER_RETRY_DEFAULTS = {"rpc-retry-attempts": "3", "rpc-retry-wait": "1"}
+# Luigi reads these two keys of [core] (luigi.rpc) but its ``core`` config class does not
+# declare them, so it warns that they are "not consumed" although they are. Only that
+# warning, for only these keys, is silenced.
+_RPC_RETRY_WARNING = r"The configuration contains the parameter 'rpc_retry_(attempts|wait)'"
 
 
 def apply_luigi_defaults() -> None:
@@ -115,6 +120,11 @@ def apply_luigi_defaults() -> None:
                 if not config.has_section(section):
                     config.add_section(section)
                 config.set(section, key, value)
+    from luigi.parameter import UnconsumedParameterWarning
+
+    warnings.filterwarnings(
+        "ignore", message=_RPC_RETRY_WARNING, category=UnconsumedParameterWarning
+    )
     interface_logger = logging.getLogger("luigi-interface")
     if _ONE_LINE_FILTER not in interface_logger.filters:
         interface_logger.addFilter(_ONE_LINE_FILTER)

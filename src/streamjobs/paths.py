@@ -224,7 +224,7 @@ def s3_target(path: str, kind: str) -> luigi.Target:
     """A Luigi target for an ``s3://`` path: ``kind`` is ``input`` (a prefix, object or
     glob; exists when it names an object), ``directory`` (an output prefix, complete when
     its ``_SUCCESS`` exists) or ``file`` (one output object). Luigi's S3 client reads
-    ``[s3]`` from client.cfg, as our own reads and writes do."""
+    ``[s3]`` from luigi.cfg, as our own reads and writes do."""
     from luigi.contrib.s3 import S3FlagTarget, S3Target
 
     if kind == "input":

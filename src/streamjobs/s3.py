@@ -5,7 +5,7 @@ splits a local file), and publishing an output prefix atomically as far as S3 al
 go under a hidden temporary prefix beside the output, are copied into place when all
 succeeded, ``_SUCCESS`` is written last and the temporary prefix is removed.
 
-Clients are configured as Luigi's own S3 targets are: from ``[s3]`` in client.cfg
+Clients are configured as Luigi's own S3 targets are: from ``[s3]`` in luigi.cfg
 (``endpoint_url``, ``aws_access_key_id``, ``aws_secret_access_key``, ``region_name``, ...)
 or boto3's usual sources (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ~/.aws, ...).
 Each process builds its own client: boto3 clients must not cross a fork.

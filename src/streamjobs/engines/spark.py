@@ -1,7 +1,7 @@
 """The Spark engine: the same splits, the same mapper, run as Spark tasks.
 
 A job reaches Spark the way Luigi's ``PySparkTask`` does: ``spark-submit`` (configured by
-``[spark]`` in client.cfg: ``master``, ``deploy_mode``, ``spark_submit``, ``conf``,
+``[spark]`` in luigi.cfg: ``master``, ``deploy_mode``, ``spark_submit``, ``conf``,
 ``py_packages``...) runs Luigi's pyspark runner, which unpickles the task and calls its
 ``main(sc)``. There the driver plans the input splits exactly as the local engine does
 and hands one split to each Spark task; a task reads its split with ``inputs.read_split``,
