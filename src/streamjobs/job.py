@@ -412,8 +412,12 @@ class ChunkMapper:
         """
         result = ChunkResult(read=lines)
         output = result.output
+        append = output.append
         mapper = self.mapper
         failed = []
+        # encode_record's common case inlined: one dict that msgspec encodes without a
+        # "null" (which may be a non-finite float); anything else takes encode() itself.
+        encode_one = _encoder.encode if encode is encode_record else None
         for number, arg in zip(numbers, args, strict=True):
             try:
                 produced = mapper(arg)
@@ -421,11 +425,20 @@ class ChunkMapper:
             except Exception as exc:  # the user's code: one bad line, never a failed run
                 failed.append((number, _mapper_error(exc)))
                 continue
-            if items:
+            if not items:
+                continue
+            if encode_one is not None and len(items) == 1 and type(items[0]) is dict:
                 try:
-                    output.extend([encode(item) + b"\n" for item in items])
-                except BadRecord as bad:
-                    failed.append((number, bad))
+                    line = encode_one(items[0])
+                except Exception:  # refused: encode_record says how (slowly, or bad)
+                    line = b"null"
+                if b"null" not in line:
+                    append(line + b"\n")
+                    continue
+            try:
+                output.extend([encode(item) + b"\n" for item in items])
+            except BadRecord as bad:
+                failed.append((number, bad))
         if failed:
             starts = _line_starts(chunk, [number for number, _ in failed])
             for number, bad in failed:
