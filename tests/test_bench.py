@@ -45,10 +45,10 @@ def test_quick_bench_runs_every_variant_and_their_records_match(tmp_path):
     rows = main_table_rows(run.stdout)
     for name in (*CORE_VARIANTS, *INSTALLED_TOOLS):
         assert name in rows, f"no row for {name!r} in:\n{run.stdout}"
-        records = rows[name][6]
+        records = rows[name][7]
         assert records.endswith(" same"), rows[name]
     # Where DuckDB's and polars' semantics differ is said in the table.
-    assert "dropped" in rows["duckdb (post)"][7] and "dropped" in rows["polars (post)"][7]
+    assert "dropped" in rows["duckdb (post)"][8] and "dropped" in rows["polars (post)"][8]
     assert "records: every variant selected the same records" in run.stdout
 
     results = json.loads((work / "bench.json").read_text())
