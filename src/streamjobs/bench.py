@@ -712,7 +712,7 @@ def chart(variants: list[Variant], path: str, title: str) -> bool:
     done = [(v, speed) for v, speed in done if speed is not None][::-1]
     if not done:
         return False
-    colours = {"luigi": "tab:green", "node": "tab:green", "duckdb": "tab:orange"}
+    colours = {"luigi": "tab:green", "node-side": "tab:green", "duckdb": "tab:orange"}
     colours["polars"] = "tab:orange"
     figure, axes = plt.subplots(figsize=(9, 0.42 * len(done) + 1.4))
     bars = axes.barh(
