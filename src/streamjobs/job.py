@@ -517,10 +517,13 @@ class JsonChunkMapper(ChunkMapper):
             lines, last = newlines + 1, chunk[-1:]
         if chunk[:1] != b"{" or last != b"}" or chunk.count(b"}\n{") != lines - 1:
             return None
-        # Each line holds one "{" of its own; "[" is often absent (a memchr-fast test).
-        nested = chunk.count(b"{") - lines + (chunk.count(b"[") if b"[" in chunk else 0)
-        if nested >= MAX_DEPTH and has_long_line(chunk, 2 * MAX_DEPTH):
-            return None
+        # Only a line longer than 2 * MAX_DEPTH bytes can nest that deep, and a few rfind
+        # calls rule that out for a whole chunk: the brackets are counted only then. Each
+        # line holds one "{" of its own; "[" is often absent (a memchr-fast test).
+        if has_long_line(chunk, 2 * MAX_DEPTH):
+            nested = chunk.count(b"{") - lines + (chunk.count(b"[") if b"[" in chunk else 0)
+            if nested >= MAX_DEPTH:
+                return None
         if self.prefilter is None and not self.fields:
             try:
                 records = _decode_any.decode_lines(chunk)
