@@ -155,7 +155,7 @@ class ReadmeRun:
         self.done: set[int] = set()
 
     def run_through(self, block: Block) -> None:
-        """Run every runnable block up to this one; fail if this one or one before failed."""
+        """Run every runnable block up to this one (once each); fail if this one failed."""
         for earlier in [b for b in BLOCKS if b.runs and b.line <= block.line]:
             if earlier.line not in self.done:
                 self.done.add(earlier.line)
@@ -163,10 +163,9 @@ class ReadmeRun:
                 if failure:
                     self.failed[earlier.line] = failure
         if block.line in self.failed:
-            pytest.fail(self.failed[block.line], pytrace=False)
-        before = sorted(line for line in self.failed if line < block.line)
-        if before:
-            pytest.fail(f"a block before this one failed: README.md:{before[0]}", pytrace=False)
+            before = sorted(line for line in self.failed if line < block.line)
+            note = f"\n(a block before it failed too: README.md:{before[0]})" if before else ""
+            pytest.fail(self.failed[block.line] + note, pytrace=False)
 
     def _run(self, block: Block) -> str | None:
         log = self.log_dir / f"{block.name}.log"
