@@ -118,6 +118,47 @@ def test_every_shell_block_is_marked():
     assert BLOCKS and BLOCKS[0].runs, "the README's first shell block (the quick start) must run"
 
 
+SAMPLE = """\
+# Title
+<!-- readme-test: run expect: out/_SUCCESS -->
+```bash
+echo one
+```
+```json
+{"not": "a shell block"}
+```
+## Second
+1. A list item:
+   <!-- readme-test: skip (needs a cluster) -->
+   ```bash
+   echo two
+   ```
+
+```sh
+echo three
+```
+<!-- readme-test: sometimes -->
+````bash
+echo four
+````
+"""
+
+
+def test_shell_blocks_and_their_markers_are_found():
+    blocks = shell_blocks(SAMPLE)
+    assert [(b.line, b.section, b.code) for b in blocks] == [
+        (3, "Title", "echo one\n"),
+        (12, "Second", "echo two\n"),
+        (16, "Second", "echo three\n"),
+        (20, "Second", "echo four\n"),
+    ]
+    assert [b.runs for b in blocks] == [True, False, False, False]
+    assert blocks[0].expect == ["out/_SUCCESS"]
+    assert [b.problem() for b in blocks[:2]] == [None, None]
+    assert "no <!-- readme-test" in blocks[2].problem()
+    assert "malformed marker 'sometimes'" in blocks[3].problem()
+
+
 def plain_environment(clone: Path) -> dict[str, str]:
     """A plain machine's environment, with the clone's .venv activated once it exists."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(LEAKING)}
