@@ -11,7 +11,8 @@ escapes. The runnable blocks run in README order, each with ``bash -e``, in one 
 clone of the committed HEAD, with Debian's default PATH (no ``python`` command, nothing of
 the environment this suite runs in). Once a block has made the clone's ``.venv`` (the quick
 start does), the next ones run with it activated, as in the terminal of a user who pasted
-the quick start. What a block leaves running in the background (luigid) is stopped after it.
+the quick start. What a block leaves running in the background (luigid, on the README's port
+8082) is stopped after it.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ SKIP = re.compile(r"^skip\s+\((.*\S.*)\)$")
 PLAIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Variables of the environment this suite runs in that would leak its Python into a block.
 LEAKING = ("PYTHON", "PYENV", "VIRTUAL_ENV", "CONDA", "PYTEST", "COV_")
-BLOCK_TIMEOUT = 600
+BLOCK_TIMEOUT = 300  # seconds: a block that hangs must not eat the suite's time in CI
 
 
 @dataclass(frozen=True)
