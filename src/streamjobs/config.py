@@ -1,7 +1,8 @@
 """Configuration read the Luigi way: ``[streaming]`` in luigi.cfg, and safer defaults.
 
-Luigi reads ./luigi.cfg (or the deprecated ./luigi.cfg) and ``LUIGI_CONFIG_PATH``; a job run from another
-directory would miss the project's luigi.cfg, so the defaults that matter live here.
+Luigi reads ./luigi.cfg (and the deprecated ./client.cfg) and ``LUIGI_CONFIG_PATH``; a
+job run from another directory would miss the project's luigi.cfg, so the defaults that
+matter live here.
 """
 
 from __future__ import annotations
