@@ -205,7 +205,11 @@ class JobTask(_ExplainsJobErrors, luigi.Task):
             raise JobDefinitionError(f"{type(self).__name__}.output() must be one target")
         inputs = [target.path for target in flatten(self.input())]
         spec = self._spec(inputs, output.path, settings)
-        get_engine(self.engine_name)(spec).run()
+        engine = get_engine(self.engine_name)(spec)
+        if hasattr(engine, "set_tracking_url"):
+            # An engine with a web UI (Spark) reports its address to Luigi's scheduler.
+            engine.set_tracking_url = self.set_tracking_url
+        engine.run()
 
     # ---- helpers ------------------------------------------------------------------------
 
