@@ -356,3 +356,22 @@ def test_submission_ships_the_spec_and_python_source_only(tmp_path, monkeypatch)
     # Absolute paths: the driver and executors do not share this working directory.
     assert shipped.inputs == [os.path.abspath("data")]
     assert shipped.output == str(tmp_path / ".out.tmp")
+
+
+def test_nodes_without_the_jobs_requirements_fail_in_one_line(spark_data, node_python):
+    """Executors whose Python lacks Luigi (which the job's module imports) cannot rebuild
+    the job: the run fails naming why, and publishes nothing."""
+    root, data, _, config = spark_data
+    node_config = root / "node.cfg"
+    node_config.write_text(
+        SPARK_TEST_CONFIG.replace("[spark]\n", f"[spark]\npyspark_python = {node_python}\n")
+    )
+    output = root / "out_node"
+    result = run_spark_job("luigi_pyspark", "TestTaskPS", data, output, str(node_config))
+    assert result.returncode == 2, result.stdout
+    failure = [line for line in result.stdout.splitlines() if "SparkEngineError" in line]
+    assert len(failure) == 1, result.stdout
+    assert "ModuleNotFoundError: No module named 'luigi'" in failure[0]
+    assert "nothing was published" in failure[0]
+    assert not output.exists()
+    assert no_staging_left(root)

@@ -53,6 +53,8 @@ logger = logging.getLogger("luigi-interface")
 
 # Lines of spark-submit's output kept for a failure message.
 _KEPT_OUTPUT_LINES = 200
+# The longest error line quoted from spark-submit's output.
+_SUMMARY_CHARS = 500
 # The program spark-submit runs: the driver, from the shipped code.
 _APP = "import sys\nfrom streamjobs.engines.spark_app import main\nsys.exit(main(sys.argv[1:]))\n"
 # Errors an executor or the driver reports by name, raised here as the same class.
@@ -207,11 +209,13 @@ class SparkEngine:
         return spec
 
     def _submit(self, submission: SparkSubmission):
+        """Run spark-submit to its end; then a SplitReport per split. Reports come only
+        after the application has ended (the driver collects them all at once), so nothing
+        still writes into the staging output when the run template publishes or aborts."""
         argv = submission.command()
         logger.info("streamjobs: submitting %s", shlex.join(argv))
         kept: collections.deque[str] = collections.deque(maxlen=_KEPT_OUTPUT_LINES)
-        expected = None
-        reports = 0
+        messages = []
         with subprocess.Popen(
             argv,
             env=submission.get_environment(),
@@ -223,36 +227,37 @@ class SparkEngine:
             try:
                 for line in process.stdout:
                     if not line.startswith(REPORT_PREFIX):
+                        if " ERROR " in line:  # Spark's own errors (a task that failed)
+                            logger.info("spark: %s", line.rstrip())
                         kept.append(line.rstrip("\n"))
                         continue
                     message = json.loads(line[len(REPORT_PREFIX) :])
-                    if "report" in message:
-                        reports += 1
-                        yield run_mod.SplitReport(**message["report"])
-                    elif "splits" in message:
-                        expected = message["splits"]
-                    elif "tracking_url" in message:
+                    if "tracking_url" in message:
                         logger.info("streamjobs: Spark UI at %s", message["tracking_url"])
                         if self.set_tracking_url is not None:
                             self.set_tracking_url(message["tracking_url"])
-                    elif "error" in message:
-                        raise _error(message["error"])
+                    messages.append(message)
                 status = process.wait()
             finally:
-                # On an error here (a bad-record limit passed, an interruption), stop the
-                # application: nothing it writes will be published.
+                # Interrupted (Ctrl-C, SIGTERM): stop the application before the staging
+                # output is removed.
                 if process.poll() is None:
                     process.terminate()
                     try:
                         process.wait(timeout=30)
                     except subprocess.TimeoutExpired:
                         process.kill()
-        if status != 0 or expected is None or reports != expected:
-            tail = " | ".join(line.strip() for line in list(kept)[-5:] if line.strip())
+        for message in messages:
+            if "error" in message:
+                raise _error(message["error"])
+        expected = [m["splits"] for m in messages if "splits" in m]
+        reports = [run_mod.SplitReport(**m["report"]) for m in messages if "report" in m]
+        if status != 0 or expected != [len(reports)]:
             raise SparkEngineError(
-                f"the Spark job failed (spark-submit exited with {status}); last output: "
-                f"{tail}; nothing was published"
+                f"the Spark job failed (spark-submit exited with {status}): "
+                f"{_failure_summary(list(kept))}; nothing was published"
             )
+        yield from reports
 
 
 def _error(error: dict) -> JobError:
@@ -261,6 +266,24 @@ def _error(error: dict) -> JobError:
     if known is not None:
         return known(error["message"])
     return SparkEngineError(f"{error['type']}: {error['message']}; nothing was published")
+
+
+def _failure_summary(lines: list[str]) -> str:
+    """The driver's Python error (its traceback's last line) if it printed one, else the
+    JVM's, else the last lines of spark-submit's output."""
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent")]
+    if starts:
+        after = lines[starts[-1] + 1 :]
+        for number, line in enumerate(after):
+            if line.strip() and not line[0].isspace():
+                if "Py4JJavaError" in line and number + 1 < len(after):
+                    # The JVM's reason (a failed stage: why its task failed) follows.
+                    return after[number + 1].strip(" :")[:_SUMMARY_CHARS]
+                return line.strip()[:_SUMMARY_CHARS]
+    java = [line for line in lines if line.startswith("Exception in thread")]
+    if java:  # the JVM failed before the Python driver ran
+        return java[-1].strip()[:_SUMMARY_CHARS]
+    return "last output: " + " | ".join(line.strip() for line in lines[-5:] if line.strip())
 
 
 def _absolute(path: str) -> str:
