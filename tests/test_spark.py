@@ -375,3 +375,56 @@ def test_nodes_without_the_jobs_requirements_fail_in_one_line(spark_data, node_p
     assert "nothing was published" in failure[0]
     assert not output.exists()
     assert no_staging_left(root)
+
+
+def test_s3_input_and_output_on_local_master(spark_data, s3_server):
+    """s3:// input and output on local[2]: the executors read S3 with the same [s3]
+    settings, the output is published to S3 as the local engine publishes it."""
+    import boto3
+
+    root, data, _, _ = spark_data
+    store = boto3.client("s3", **s3_server.boto3_options())
+    bucket = "spark-" + uuid.uuid4().hex[:8]
+    store.create_bucket(Bucket=bucket)
+    for name in ("crlf.json", "z.json.gz"):
+        store.upload_file(str(data / name), bucket, f"in/{name}")
+    config = root / "s3.cfg"
+    config.write_text(s3_server.luigi_config() + SPARK_TEST_CONFIG)
+    result = run_luigi(
+        ["--module", "luigi_pyspark", "TestTaskPS", "--local-scheduler"]
+        + ["--input-path", f"s3://{bucket}/in/", "--output-path", f"s3://{bucket}/out"],
+        cwd=root,
+        LUIGI_CONFIG_PATH=str(config),
+    )
+    assert result.returncode == 0, result.stdout
+    listed = store.list_objects_v2(Bucket=bucket)["Contents"]
+    objects = {
+        item["Key"]: store.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+        for item in listed
+    }
+    reference = root / "out_s3_reference"
+    reference.mkdir()
+    for name in ("crlf.json", "z.json.gz"):
+        shutil.copy(data / name, reference / name)
+    from luigi_hadoop import TestTaskMR
+
+    local = local_reference(TestTaskMR(), reference, root / "out_s3_local")
+    expected_objects = {
+        f"out/{path.relative_to(local)}": path.read_bytes()
+        for path in local.rglob("*")
+        if path.is_file() and path.parent.name != "_quarantine"
+    }
+    assert {key: value for key, value in objects.items() if "_quarantine" not in key} == {
+        "in/crlf.json": (data / "crlf.json").read_bytes(),
+        "in/z.json.gz": (data / "z.json.gz").read_bytes(),
+        **expected_objects,
+    }
+    sources = [
+        json.loads(line)["source"]
+        for key, value in objects.items()
+        if key.startswith("out/_quarantine/")
+        for line in value.splitlines()
+    ]
+    assert (
+        sorted(sources) == [f"s3://{bucket}/in/crlf.json"] * 3 + [f"s3://{bucket}/in/z.json.gz"] * 3
+    )
