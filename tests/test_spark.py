@@ -359,8 +359,8 @@ def test_submission_ships_the_spec_and_python_source_only(tmp_path, monkeypatch)
 
 
 def test_nodes_without_the_jobs_requirements_fail_in_one_line(spark_data, node_python):
-    """Executors whose Python lacks Luigi (which the job's module imports) cannot rebuild
-    the job: the run fails naming why, and publishes nothing."""
+    """A Spark Python (``[spark] pyspark_python``) without Luigi, which the job's module
+    and streamjobs' readers import: the run fails naming why, and publishes nothing."""
     root, data, _, config = spark_data
     node_config = root / "node.cfg"
     node_config.write_text(

@@ -193,7 +193,10 @@ class SparkEngine:
     def ship(self, workdir: str, staging: str):
         """Write what spark-submit ships into ``workdir``: the driver program, the code
         (``code.zip``, Python source only) and the spec (``spec.json``); the spec."""
-        spec, modules = code_to_ship(self.spec)
+        try:
+            spec, modules = code_to_ship(self.spec)
+        except JobError as exc:  # a job class defined in an interactive session
+            raise SparkEngineError(str(exc)) from None
         # Absolute paths: the driver and executors need not share this working directory.
         spec = dataclasses.replace(
             spec, inputs=[_absolute(path) for path in spec.inputs], output=_absolute(staging)
