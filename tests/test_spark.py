@@ -22,6 +22,7 @@ from streamjobs.engines.local import LocalEngine
 from streamjobs.engines.spark import SparkEngine, SparkEngineError, SparkSubmission
 from streamjobs.generate import sales_line, write_file
 from streamjobs.spec import JobSpec
+from streamjobs.tools.local_luigid import LocalLuigid
 from tests.conftest import ROOT, run_luigi
 from tests.oracle import canonical, expected
 
@@ -168,9 +169,9 @@ def test_too_many_bad_records_publishes_nothing(spark_data):
     assert no_staging_left(root)
 
 
-def test_user_json_job_with_the_spark_ui(tmp_path, monkeypatch):
-    """A user's job from its own directory (shipped with the submission), with Spark's web
-    UI on: its address is reported."""
+def test_user_json_job_reports_the_spark_ui_to_luigid(tmp_path, monkeypatch):
+    """A user's job from its own directory (shipped with the submission), run through a
+    central scheduler with Spark's web UI on: the UI's address is the task's tracking URL."""
     monkeypatch.syspath_prepend(os.path.join(ROOT, "examples"))
     from sales_job import SalesOver
 
@@ -182,9 +183,20 @@ def test_user_json_job_with_the_spark_ui(tmp_path, monkeypatch):
     config = tmp_path / "ui.cfg"
     config.write_text(SPARK_TEST_CONFIG.replace("conf = spark.ui.enabled=false\n", ""))
     output = tmp_path / "out_sales"
-    result = run_spark_job("sales_job", "SalesOver", data, output, str(config), "--engine", "spark")
+    with LocalLuigid(str(tmp_path / "luigid")) as luigid:
+        result = run_luigi(
+            ["--module", "sales_job", "SalesOver", "--engine", "spark"]
+            + ["--scheduler-host", "127.0.0.1", "--scheduler-port", str(luigid.port)]
+            + ["--input-path", str(data), "--output-path", str(output)],
+            cwd=tmp_path,
+            LUIGI_CONFIG_PATH=str(config),
+        )
+        done = luigid.task_list("DONE")
     assert result.returncode == 0, result.stdout
     assert "streamjobs: Spark UI at http://" in result.stdout
+    (task,) = [task for task in done.values() if task["name"] == "SalesOver"]
+    assert task["tracking_url"].startswith("http://")
+    assert task["tracking_url"] in result.stdout
     reference = local_reference(SalesOver(), data, tmp_path / "out_local")
     assert_same_output(output, reference)
     counters = json.loads((output / "_COUNTERS.json").read_text())
