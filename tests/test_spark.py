@@ -440,3 +440,35 @@ def test_s3_input_and_output_on_local_master(spark_data, s3_server):
     assert (
         sorted(sources) == [f"s3://{bucket}/in/crlf.json"] * 3 + [f"s3://{bucket}/in/z.json.gz"] * 3
     )
+
+
+NODE_ONLY_FAILURE = """\
+import sys
+
+from luigi_hadoop import TestTaskMR
+
+
+class FailsOnNodes(TestTaskMR):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "pyspark" in sys.modules:  # on a Spark executor
+            raise RuntimeError("no licence server on this node")
+"""
+
+
+def test_a_job_that_cannot_be_rebuilt_on_the_executors(spark_data, tmp_path):
+    """The executor's error is the failure line; its traceback is logged; nothing is
+    published."""
+    _, data, _, config = spark_data
+    (tmp_path / "node_failure.py").write_text(NODE_ONLY_FAILURE)
+    output = tmp_path / "out"
+    engine = ("--engine", "spark")
+    result = run_spark_job("node_failure", "FailsOnNodes", data, output, config, *engine)
+    assert result.returncode == 2, result.stdout
+    failure = [line for line in result.stdout.splitlines() if "SparkEngineError" in line]
+    assert len(failure) == 1, result.stdout
+    assert "RuntimeError: no licence server on this node (split " in failure[0]
+    assert "streamjobs: a Spark task failed:\nTraceback" in result.stdout
+    assert 'node_failure.py", line 10, in __init__' in result.stdout
+    assert not output.exists()
+    assert no_staging_left(tmp_path)

@@ -268,6 +268,8 @@ def _error(error: dict) -> JobError:
     known = _KNOWN_ERRORS.get(error["type"])
     if known is not None:
         return known(error["message"])
+    if error.get("traceback"):  # not a user's error: where it happened, for a bug report
+        logger.error("streamjobs: a Spark task failed:\n%s", error["traceback"].rstrip())
     return SparkEngineError(f"{error['type']}: {error['message']}; nothing was published")
 
 

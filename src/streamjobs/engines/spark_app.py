@@ -49,15 +49,19 @@ def map_partition(spec_json: str, items):
             yield {"error": error_of(exc)}
         except OSError as exc:
             where = f" ({exc.filename})" if isinstance(exc.filename, str) else ""
-            message = f"cannot write output: {exc.strerror or exc}{where}"
+            message = f"cannot write output: {exc.strerror or exc}{where}; nothing was published"
             yield {"error": {"type": "OutputError", "message": message}}
         except Exception as exc:
             # A job that cannot be rebuilt on this node (a module not shipped, a missing
-            # package): the traceback goes to the driver's log.
+            # package): its traceback goes to the submitting process's log.
             where = f"{split.path} [{split.start}:{split.end}]"
+            message = f"{exc} (split {where})"
             yield {
-                "error": {"type": type(exc).__name__, "message": f"{exc} (split {where})"},
-                "traceback": traceback.format_exc(),
+                "error": {
+                    "type": type(exc).__name__,
+                    "message": message,
+                    "traceback": traceback.format_exc(),
+                }
             }
         else:
             yield {"report": dataclasses.asdict(report)}
@@ -96,7 +100,6 @@ def main(argv: list[str]) -> int:
         context.stop()
     errors = [result for result in results if "error" in result]
     for result in errors:  # first: a failed split fails the run, whatever the counts
-        sys.stderr.write(result.get("traceback", ""))
         say(error=result["error"])
     for result in results:
         if "report" in result:
