@@ -1,10 +1,16 @@
-"""A job whose mapper fails on every node (a fixture for the Hadoop engine's tests)."""
+"""A job that fails on every node (a fixture for the Hadoop engine's failure tests): it
+builds on the submitting machine and raises when a map task rebuilds it."""
 
-from exploding_mapper import ExplodingFilter
+import os
 
-from streamjobs.tasks import StreamingJobTask
+import streamjobs
 
 
-class ExplodingJob(StreamingJobTask):
-    def line_mapper(self):
-        return ExplodingFilter("mapper exploded on purpose")
+class ExplodingJob(streamjobs.JobTask):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "mapreduce_task_id" in os.environ:  # set by Hadoop in every map task
+            raise RuntimeError("the job exploded on a node")
+
+    def mapper(self, record):
+        yield record

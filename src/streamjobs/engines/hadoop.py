@@ -52,6 +52,7 @@ import luigi.configuration
 from streamjobs import counters as counters_mod
 from streamjobs import run as run_mod
 from streamjobs.errors import JobError
+from streamjobs.node_runner import FAILURE_MARK
 
 logger = logging.getLogger("luigi-interface")
 
@@ -134,6 +135,8 @@ class HadoopEngine:
             "stream.map.output=keyonlytext",
             # Lines end at \n only, as on every engine (not also at a lone \r).
             "textinputformat.record.delimiter=\n",
+            # Each line comes with its offset in the file (exact offsets of bad lines).
+            "stream.map.input.ignoreKey=false",
         ):
             argv += ["-D", conf]
         argv += ["-files", files]
@@ -230,23 +233,38 @@ def _run_client(argv: list[str]) -> str:
 
 
 def _failure_message(lines: list[str], status: int) -> str:
-    """The task's own error (our runner's traceback) first, then where to read more."""
+    """The task's own error first, then where to read more. In local mode the task's
+    stderr (our runner's summary line and traceback) is in the client's output: the
+    traceback is logged; on a cluster it is in the task's log, and the client shows
+    Hadoop's diagnostic and the application id."""
     message = f"the Hadoop job failed (hadoop exited with {status})"
-    starts = [i for i, line in enumerate(lines) if "streamjobs: the map task failed" in line]
+    starts = [i for i, line in enumerate(lines) if FAILURE_MARK in line]
     if starts:
-        traceback = [line for line in lines[starts[0] :] if line.strip()][:40]
-        error = next((line for line in reversed(traceback) if not line.startswith(" ")), "")
-        message += f": {error.strip()}"
-    application = next((m.group(0) for line in lines for m in [_APP_RE.search(line)] if m), None)
-    if application:
-        message += f"; task logs: yarn logs -applicationId {application}"
+        message += f": {lines[starts[0]].partition(FAILURE_MARK)[2].strip()}"
+        traceback = []
+        for line in lines[starts[0] + 1 : starts[0] + 60]:
+            if _HADOOP_LOG_RE.match(line):
+                break
+            traceback.append(line)
+        logger.error("streamjobs: the map task's traceback:\n%s", "\n".join(traceback))
     else:
+        diagnostic = next(
+            (m.group(0) for line in lines for m in [_DIAGNOSTIC_RE.search(line)] if m), None
+        )
+        if diagnostic:
+            message += f": {diagnostic.strip()}"
+    applications = [m.group(0) for m in map(_APP_RE.search, lines) if m]
+    if applications:
+        message += f"; task logs: yarn logs -applicationId {applications[0]}"
+    elif not starts:
         tail = " | ".join(line.strip() for line in lines[-5:] if line.strip())
         message += f"; last output: {tail}"
     return message + "; nothing was published"
 
 
 _APP_RE = re.compile(r"application_\d+_\d+")
+_DIAGNOSTIC_RE = re.compile(r"(Error: |Cannot run program |Exception: ).*")
+_HADOOP_LOG_RE = re.compile(r"\d\d/\d\d/\d\d \d\d:\d\d:\d\d ")
 
 
 def _remove_local_mode_copies(names) -> None:
