@@ -446,3 +446,58 @@ def test_the_local_engine_does_not_import_hadoop_or_boto3():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([f"{ROOT}/src", f"{ROOT}/jobs"]))
     out = subprocess.check_output([sys.executable, "-c", code], env=env, text=True)
     assert out.strip() == "[False, False]"
+
+
+class Trickle(io.RawIOBase):
+    """A pipe that returns a few bytes per read, as a slow mapper input may."""
+
+    def __init__(self, data: bytes, step: int):
+        self.data, self.step = data, step
+
+    def read(self, size=-1):
+        chunk, self.data = self.data[: self.step], self.data[self.step :]
+        return chunk
+
+
+@pytest.mark.parametrize("step", [1, 3, 7, 1000])
+def test_keyed_input_gives_the_lines_and_the_first_offset(step):
+    from streamjobs.node_runner import KeyedInput
+
+    lines = [b"a", b"12\tdigits and a tab", b"", b"x" * 300, b"last, no newline"]
+    offsets, position = [], 517
+    for line in lines:
+        offsets.append(position)
+        position += len(line) + 1
+    keyed = b"".join(b"%d\t%s\n" % (o, line) for o, line in zip(offsets, lines, strict=True))[:-1]
+    stream = KeyedInput(Trickle(keyed, step), block_bytes=16)  # the long line passes through
+    assert stream.first_offset() == 517
+    data = b"".join(iter(stream.read, b""))
+    assert data == b"\n".join(lines)
+    assert KeyedInput(Trickle(b"", step)).first_offset() == 0
+
+
+CLUSTER_PATHS_PROBE = """
+from luigi.contrib.hdfs import hadoopcli_clients
+from streamjobs.cluster_paths import HdfsOutputDirectory
+from streamjobs.paths import OutputError, output_target
+
+target = output_target("results/out", "hadoop")
+assert isinstance(target, HdfsOutputDirectory) and target.path == "results/out"
+assert isinstance(target.fs, hadoopcli_clients.HdfsClient)
+assert type(output_target("s3://bucket/out", "hadoop")).__name__ == "S3FlagTarget"
+try:
+    output_target("file:///tmp/out", "hadoop")
+except OutputError as exc:
+    print(exc)
+"""
+
+
+def test_cluster_paths_refuse_this_machines_files_and_accept_any_hadoop_version(tmp_path):
+    config = write_config(tmp_path, sys.executable)  # [hadoop] version = hadoop3
+    env = dict(os.environ, LUIGI_CONFIG_PATH=config)
+    env["PYTHONPATH"] = os.pathsep.join([f"{ROOT}/src", f"{ROOT}/jobs"])
+    out = subprocess.run(
+        [sys.executable, "-c", CLUSTER_PATHS_PROBE], env=env, text=True, capture_output=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert "file:// names each node's own disk" in out.stdout

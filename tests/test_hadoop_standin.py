@@ -4,6 +4,7 @@ tests rely on, checked on the stand-in directly with small mappers."""
 
 from __future__ import annotations
 
+import gzip
 import os
 import subprocess
 import sys
@@ -184,3 +185,22 @@ def test_only_map_only_jobs_are_run(tmp_path):
     args[args.index("mapreduce.job.reduces=0")] = "mapreduce.job.reduces=1"
     result = hadoop(tmp_path, args)
     assert result.returncode == 1 and "map-only" in result.stderr
+
+
+def test_with_ignorekey_false_each_record_comes_after_its_offset_in_the_file(tmp_path):
+    data = b"".join(b"%04d line\r\n" % n for n in range(40))  # 11 bytes a line
+    write(tmp_path / "in" / "a.txt", data)
+    write(tmp_path / "in" / "b.txt.gz", gzip.compress(b"x\ny"))
+    confs = ["stream.map.input.ignoreKey=false", "textinputformat.record.delimiter=\n"]
+    confs.append("mapreduce.input.fileinputformat.split.maxsize=100")  # splits mid-line
+    result = hadoop(tmp_path, streaming(tmp_path, "cat", "stream.map.output=keyonlytext", *confs))
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "out"
+    assert len([n for n in os.listdir(out) if n.startswith("part-")]) > 3
+    lines = parts(out).splitlines()
+    offsets = [n * 11 for n in range(40)] + [0, 2]
+    # The mapper got "OFFSET<TAB>LINE\n" (cat's \r\n then ends the output line).
+    assert lines == [b"%d\t%04d line" % (o, n) for n, o in enumerate(offsets[:40])] + [
+        b"0\tx",
+        b"2\ty",
+    ]
