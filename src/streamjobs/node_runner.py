@@ -5,11 +5,13 @@ directory: ``CODE``, a tar of Python source (the ``streamjobs`` package and the 
 modules), and ``SPEC``, the JobSpec as JSON (the job's class path and parameters; no
 pickle). The runner extracts the code into a temporary directory (safely: regular files
 and directories only, no absolute paths, no ``..``), removed when the task ends, rebuilds
-the job and streams stdin to stdout through it. Bad lines go to
-``_quarantine/part-NNNNN.jsonl`` in the task's output directory
-(``mapreduce_task_output_dir``), which Hadoop commits with the task's part file. Counters
-go to stderr as Hadoop Streaming's ``reporter:counter:GROUP,NAME,N`` lines. On failure the
-real traceback goes to stderr (the task's log) and the exit status is non-zero.
+the job and streams stdin (each line after its offset in the file: ``KeyedInput``) to
+stdout through it. Bad lines go to ``_quarantine/part-NNNNN.jsonl`` in the task's output
+directory (``mapreduce_task_output_dir``, a URI), which Hadoop commits with the task's part
+file (a task side-effect file). Counters go to stderr as Hadoop Streaming's
+``reporter:counter:GROUP,NAME,N`` lines. On failure a one-line summary and the real
+traceback go to stderr (the task's log; the console in local mode) and the exit status is
+non-zero.
 
 It imports only the standard library until the code is on ``sys.path``; the job's module
 then needs Luigi and msgspec, the node's only requirements.

@@ -18,12 +18,13 @@ the job):
 
 A node needs Python 3.10+ with ``luigi`` and ``msgspec`` (``pip install luigi msgspec``),
 at ``[hadoop] python_executable``. What real Hadoop Streaming does that the submission
-relies on (see ../shared/NOTES.md in the project's notes): an empty ``-D`` value is
-dropped, so the mapper's lines are written as they are with ``stream.map.output=
-keyonlytext``; TextInputFormat also ends lines at a lone ``\\r`` unless
-``textinputformat.record.delimiter`` is set, so it is set to ``\\n`` as every other engine
-reads lines; files a task writes into ``mapreduce_task_output_dir`` are committed with its
-part file (the quarantine).
+relies on (observed on a real run): an empty ``-D`` value is dropped, so the mapper's
+lines are written as they are with ``stream.map.output=keyonlytext``; TextInputFormat
+also ends lines at a lone ``\\r`` unless ``textinputformat.record.delimiter`` is set, so
+it is set to ``\\n`` as every other engine reads lines; ``stream.map.input.ignoreKey=
+false`` gives the mapper each line after its byte offset, so bad lines' offsets are exact
+in every split; files a task writes into ``mapreduce_task_output_dir`` are committed with
+its part file (the quarantine).
 
 The run template publishes: Hadoop writes a hidden temporary directory beside the output;
 the counters the client prints at job end become ``_COUNTERS.json``; ``--max-bad-records``
