@@ -501,3 +501,37 @@ def test_cluster_paths_refuse_this_machines_files_and_accept_any_hadoop_version(
     )
     assert out.returncode == 0, out.stderr
     assert "file:// names each node's own disk" in out.stdout
+
+
+SCRIPT_JOB = '''"""A job defined in the script that runs it."""
+import luigi
+
+import streamjobs
+
+
+class Upper(streamjobs.TextJobTask):
+    def mapper(self, line):
+        yield line.upper()
+
+
+if __name__ == "__main__":
+    luigi.run()
+'''
+
+
+def test_a_job_defined_in_the_script_that_runs_it(tmp_path, node_python):
+    (tmp_path / "upper_job.py").write_text(SCRIPT_JOB)
+    os.makedirs(tmp_path / "in")
+    (tmp_path / "in" / "a.txt").write_bytes(b"one\ntwo\n")
+    config = write_config(tmp_path, node_python)
+    args = ["upper_job.py", "Upper", "--input-path", "in", "--output-path", "out"]
+    result = subprocess.run(
+        [sys.executable, *args, "--local-scheduler"],
+        cwd=tmp_path,
+        env=dict(os.environ, LUIGI_CONFIG_PATH=config),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert published(tmp_path / "out")["records"] == [b"ONE", b"TWO"]
