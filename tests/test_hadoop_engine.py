@@ -284,9 +284,8 @@ def test_a_failed_task_on_yarn_names_hadoops_diagnostic_and_its_log(tmp_path, no
 
 def test_only_python_source_is_shipped_never_config_or_credentials(tmp_path, node_python):
     secrets = ("cfg-secret-7f3a9c1e", "env-secret-4b8d2e6f", "file-secret-9a8b7c6d")
-    package = tmp_path / "userjobs"
+    package = tmp_path / "userjobs"  # a namespace package: no __init__.py
     package.mkdir()
-    (package / "__init__.py").write_text("")
     (package / "jobs.py").write_text(
         "import streamjobs\n\n\nclass Copy(streamjobs.TextJobTask):\n"
         "    def mapper(self, line):\n        yield line\n"
@@ -314,7 +313,7 @@ def test_only_python_source_is_shipped_never_config_or_credentials(tmp_path, nod
         names = [m.name for m in archive.getmembers() if m.isfile()]
         contents += [archive.extractfile(name).read() for name in names]
     assert all(name.endswith(".py") for name in names), names
-    assert {"userjobs/jobs.py", "userjobs/__init__.py", "streamjobs/node_runner.py"} <= set(names)
+    assert {"userjobs/jobs.py", "streamjobs/node_runner.py"} <= set(names)
     assert not [n for n in names if n.startswith(("streamjobs/bench", "streamjobs/tools"))]
     assert not [n for n in names if n.startswith("luigi/")]  # the node has its own
     for name in os.listdir(shipped):

@@ -178,37 +178,50 @@ def _library_directories() -> list[str]:
     return [os.path.realpath(path) + os.sep for path in found if path]
 
 
+def _in_library(path: str) -> bool:
+    """Whether ``path`` is in the standard library or installed packages."""
+    path = os.path.realpath(path)
+    return any(path.startswith(directory) for directory in _library_directories())
+
+
 def _is_user_code(module) -> bool:
     """A module of the user's own code: a Python source file outside the standard library
     and installed packages."""
     path = getattr(module, "__file__", None)
-    if not path or not path.endswith(".py"):
-        return False
-    path = os.path.realpath(path)
-    return not any(path.startswith(directory) for directory in _library_directories())
+    return bool(path) and path.endswith(".py") and not _in_library(path)
 
 
 def write_code_archive(path: str, modules: dict) -> None:
-    """A tar of the modules' Python source (``.py`` files only), by top-level name."""
+    """A tar of the modules' Python source (``.py`` files only), by top-level name: a
+    module's file, or every ``.py`` file of a package's directory (each of a namespace
+    package's directories that hold the user's code)."""
     with tarfile.open(path, "w") as archive:
         for name, module in sorted(modules.items()):
-            file = module.__file__
-            if os.path.basename(file) != "__init__.py":
+            file = getattr(module, "__file__", None)
+            if file and os.path.basename(file) != "__init__.py":
                 archive.add(file, arcname=f"{name}.py")
                 continue
-            root = os.path.dirname(file)
-            for directory, subdirectories, files in os.walk(root):
-                subdirectories[:] = sorted(d for d in subdirectories if d != "__pycache__")
-                relative = os.path.relpath(directory, root)
-                dotted = name if relative == "." else f"{name}.{relative.replace(os.sep, '.')}"
-                if dotted.startswith(_NOT_SHIPPED):
-                    subdirectories[:] = []
-                    continue
-                for file_name in sorted(files):
-                    stem = f"{dotted}.{file_name[:-3]}"
-                    if file_name.endswith(".py") and not stem.startswith(_NOT_SHIPPED):
-                        arcname = os.path.join(name, relative, file_name)
-                        archive.add(os.path.join(directory, file_name), os.path.normpath(arcname))
+            if file:
+                roots = [os.path.dirname(file)]
+            else:  # a namespace package (no __init__.py)
+                roots = [root for root in getattr(module, "__path__", []) if not _in_library(root)]
+            for root in roots:
+                _add_package(archive, name, root)
+
+
+def _add_package(archive: tarfile.TarFile, name: str, root: str) -> None:
+    for directory, subdirectories, files in os.walk(root):
+        subdirectories[:] = sorted(d for d in subdirectories if d != "__pycache__")
+        relative = os.path.relpath(directory, root)
+        dotted = name if relative == "." else f"{name}.{relative.replace(os.sep, '.')}"
+        if dotted.startswith(_NOT_SHIPPED):
+            subdirectories[:] = []
+            continue
+        for file_name in sorted(files):
+            stem = f"{dotted}.{file_name[:-3]}"
+            if file_name.endswith(".py") and not stem.startswith(_NOT_SHIPPED):
+                arcname = os.path.normpath(os.path.join(name, relative, file_name))
+                archive.add(os.path.join(directory, file_name), arcname)
 
 
 def _run_client(argv: list[str]) -> str:
