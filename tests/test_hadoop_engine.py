@@ -13,13 +13,15 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
+import time
 
 import pytest
 
-from tests.conftest import ROOT, run_luigi
+from tests.conftest import ROOT, luigi_env, run_luigi
 
 STANDIN = os.path.join(ROOT, "tests", "hadoop_standin", "hadoop")
 FIXTURES = os.path.join(ROOT, "tests", "hadoop_fixtures")
@@ -534,3 +536,30 @@ def test_a_job_defined_in_the_script_that_runs_it(tmp_path, node_python):
     )
     assert result.returncode == 0, result.stderr
     assert published(tmp_path / "out")["records"] == [b"ONE", b"TWO"]
+
+
+def test_sigterm_stops_the_client_and_publishes_nothing(tmp_path, node_python):
+    os.makedirs(tmp_path / "in")
+    (tmp_path / "in" / "a.txt").write_bytes(b"one\n")
+    config = write_config(tmp_path, node_python)
+    args = ["--module", "failing_jobs", "SlowJob", "--input-path", "in", "--output-path", "out"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "luigi", *args, "--local-scheduler"],
+        cwd=tmp_path,
+        env=luigi_env(LUIGI_CONFIG_PATH=config, PYTHONPATH=FIXTURES),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not [n for n in os.listdir(tmp_path) if n.startswith(".out.tmp-")]:
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 2, output
+    assert "Interrupted: interrupted by SIGTERM; nothing was published" in output
+    assert sorted(os.listdir(tmp_path)) == ["hadoop-streaming.jar", "hadoop-test.cfg", "in"]

@@ -1,7 +1,8 @@
-"""A job that fails on every node (a fixture for the Hadoop engine's failure tests): it
-builds on the submitting machine and raises when a map task rebuilds it."""
+"""Jobs for the Hadoop engine's failure tests: one that fails on every node (it builds on
+the submitting machine and raises when a map task rebuilds it), one that is slow."""
 
 import os
+import time
 
 import streamjobs
 
@@ -14,3 +15,11 @@ class ExplodingJob(streamjobs.JobTask):
 
     def mapper(self, record):
         yield record
+
+
+class SlowJob(streamjobs.TextJobTask):
+    """Each map task takes 30 s: a job to interrupt."""
+
+    def mapper(self, line):
+        time.sleep(30)
+        yield line
