@@ -85,7 +85,7 @@ BAD_AND_BLANK = [
 
 def tricky_inputs(directory) -> None:
     """Bad lines of every reason spread over several splits; CRLF; a lone CR; no final
-    newline; .gz and .bz2 (one of them named like a plain file)."""
+    newline; .gz and .bz2 (one of them named like a plain file); a byte-order mark."""
     data = os.path.join(directory, "in")
     os.makedirs(data)
     lines = good_lines(1200, 3)
@@ -96,6 +96,8 @@ def tricky_inputs(directory) -> None:
         "b.json": b"\r\n".join(good_lines(300, 5) + BAD_AND_BLANK[:3]),  # no final newline
         "a.json.gz": gzip.compress(b"\n".join(good_lines(200, 7) + BAD_AND_BLANK)),
         "c.json.bz2": bz2.compress(b"\n".join(BAD_AND_BLANK + good_lines(200, 9)) + b"\n"),
+        # Hadoop drops a byte-order mark starting a file; the other engines do not.
+        "d.json": b"\xef\xbb\xbf" + b"\n".join(good_lines(20, 11)) + b"\n",
     }
     for name, content in files.items():
         with open(os.path.join(data, name), "wb") as out:
@@ -475,6 +477,10 @@ def test_keyed_input_gives_the_lines_and_the_first_offset(step):
     data = b"".join(iter(stream.read, b""))
     assert data == b"\n".join(lines)
     assert KeyedInput(Trickle(b"", step)).first_offset() == 0
+    # Hadoop dropped a byte-order mark from the first line: the second's offset shows it.
+    bom = KeyedInput(Trickle(b"0\tfirst\n9\tsecond\n", step), block_bytes=16)
+    assert bom.first_offset() == 0
+    assert b"".join(iter(bom.read, b"")) == b"\xef\xbb\xbffirst\nsecond\n"
 
 
 CLUSTER_PATHS_PROBE = """

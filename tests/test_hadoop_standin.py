@@ -204,3 +204,14 @@ def test_with_ignorekey_false_each_record_comes_after_its_offset_in_the_file(tmp
         b"0\tx",
         b"2\ty",
     ]
+
+
+def test_a_byte_order_mark_starting_a_file_is_dropped(tmp_path):
+    bom = b"\xef\xbb\xbf"
+    write(tmp_path / "in" / "a.txt", bom + b"first\n" + bom + b"second\n")
+    mapper = write(tmp_path / "mapper.py", MAPPER.encode())
+    args = streaming(tmp_path, f"{sys.executable} mapper.py", files=[mapper])
+    result = hadoop(tmp_path, args)
+    assert result.returncode == 0, result.stderr
+    records = [bytes.fromhex(line) for line in parts(tmp_path / "out").decode().split()]
+    assert records == [b"first", bom + b"second"]

@@ -29,6 +29,7 @@ import tempfile
 import traceback
 
 FAILURE_MARK = "streamjobs: the map task failed: "
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 class CodeArchiveError(Exception):
@@ -159,6 +160,19 @@ class KeyedInput:
             self.ready += self._next()
         return self.start or 0
 
+    def _lost_byte_order_mark(self, data: bytes, key) -> bytes:
+        """Hadoop drops a UTF-8 byte-order mark that starts a file (LineRecordReader's
+        skipUtfByteOrderMark); every other engine reads it as part of the first line. It is
+        put back, so that the line reads alike everywhere, when the second line's offset
+        shows it was there (a one-line file or a first line longer than a read cannot)."""
+        if self.start != 0:
+            return b""
+        end = data.find(b"\n", key.end())
+        following = self._KEY.match(data, end + 1) if end != -1 else None
+        if following and int(following.group()[:-1]) - (end - key.end() + 1) == len(UTF8_BOM):
+            return UTF8_BOM
+        return b""
+
     def read(self, size: int = -1) -> bytes:
         while not self.ready and not self.eof:
             self.ready += self._next()
@@ -173,8 +187,13 @@ class KeyedInput:
             return self._strip(data)
         data = self.pending + block
         cut = data.rfind(b"\n") + 1
-        if cut == 0 and len(data) < 4 * self.block_bytes:
-            self.pending = data  # no whole line yet
+        # Wait for a whole line; for the first, until the second's offset is in too.
+        if self.start is None:
+            waiting = data.count(b"\n", 0, cut) < 2
+        else:
+            waiting = cut == 0
+        if waiting and len(data) < 4 * self.block_bytes:
+            self.pending = data
             return b""
         if cut == 0:
             cut = len(data)  # a very long line: pass its beginning on (never hold it whole)
@@ -190,6 +209,7 @@ class KeyedInput:
         if key:
             if self.start is None:
                 self.start = int(key.group()[:-1])
+                data = data[: key.end()] + self._lost_byte_order_mark(data, key) + data[key.end() :]
             data = data[key.end() :]
         out = head + self._NEXT_KEYS.sub(b"\n", data)
         if out:
