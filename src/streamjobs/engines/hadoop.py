@@ -35,7 +35,6 @@ is checked; the directory is renamed into place (HDFS) or copied into place with
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import os
 import re
@@ -327,8 +326,3 @@ def job_counters(client_output: str) -> dict:
     for group in (counters_mod.RECORDS, counters_mod.BAD_RECORDS):
         counters_mod.add_counters(totals, {group: printed.get(group, {})})
     return totals
-
-
-def describe_spec(spec) -> str:
-    """The shipped spec, for logs and tests."""
-    return json.dumps(json.loads(spec.to_json()), indent=2, sort_keys=True)
