@@ -544,15 +544,30 @@ def test_a_job_defined_in_the_script_that_runs_it(tmp_path, node_python):
     assert published(tmp_path / "out")["records"] == [b"ONE", b"TWO"]
 
 
-def test_sigterm_stops_the_client_and_publishes_nothing(tmp_path, node_python):
+def running_with(text: str) -> list[int]:
+    """Processes whose command line holds ``text``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as stream:
+                if text.encode() in stream.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def test_sigterm_kills_the_job_and_publishes_nothing(tmp_path, node_python):
+    """On a cluster a job runs on when its client stops: an interrupted run kills it."""
     os.makedirs(tmp_path / "in")
     (tmp_path / "in" / "a.txt").write_bytes(b"one\n")
     config = write_config(tmp_path, node_python)
+    log = tmp_path / "argv.jsonl"
     args = ["--module", "failing_jobs", "SlowJob", "--input-path", "in", "--output-path", "out"]
     process = subprocess.Popen(
         [sys.executable, "-m", "luigi", *args, "--local-scheduler"],
         cwd=tmp_path,
-        env=luigi_env(LUIGI_CONFIG_PATH=config, PYTHONPATH=FIXTURES),
+        env=luigi_env(LUIGI_CONFIG_PATH=config, PYTHONPATH=FIXTURES, HADOOP_STANDIN_LOG=str(log)),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -562,10 +577,22 @@ def test_sigterm_stops_the_client_and_publishes_nothing(tmp_path, node_python):
         while not [n for n in os.listdir(tmp_path) if n.startswith(".out.tmp-")]:
             assert time.monotonic() < deadline and process.poll() is None
             time.sleep(0.1)
+        time.sleep(1)  # the task is running
         process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=30)
+        output, _ = process.communicate(timeout=60)
     finally:
         process.kill()
     assert process.returncode == 2, output
     assert "Interrupted: interrupted by SIGTERM; nothing was published" in output
-    assert sorted(os.listdir(tmp_path)) == ["hadoop-streaming.jar", "hadoop-test.cfg", "in"]
+    assert sorted(os.listdir(tmp_path)) == [
+        "argv.jsonl",
+        "hadoop-streaming.jar",
+        "hadoop-test.cfg",
+        "in",
+    ]
+    (jar,) = [call for call in invocations(log) if call[1] == "jar"]
+    kills = [call for call in invocations(log) if call[1] == "job"]
+    assert len(kills) == 1 and kills[0][2] == "-kill" and kills[0][3].startswith("job_")
+    assert f"killed Hadoop job {kills[0][3]}" in output
+    runner = os.path.basename(jar[jar.index("-files") + 1].split(",")[0])
+    assert running_with(runner) == []  # the map task was killed with the job

@@ -109,7 +109,7 @@ class HadoopEngine:
         try:
             spec = self._ship(workdir, names)
             argv = self.streaming_command(spec, staging, workdir, names)
-            output = _run_client(argv)
+            output = _run_client(self.command, argv)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
             _remove_local_mode_copies(names.values())
@@ -223,11 +223,13 @@ def _add_package(archive: tarfile.TarFile, name: str, root: str) -> None:
                 archive.add(os.path.join(directory, file_name), arcname)
 
 
-def _run_client(argv: list[str]) -> str:
-    """Run the Hadoop client, logging its progress; its output. A failed job raises
-    HadoopEngineError with the task's own error first."""
+def _run_client(command: list[str], argv: list[str]) -> str:
+    """Run the Hadoop client ``argv``, logging its progress; its output. A failed job raises
+    HadoopEngineError with the task's own error first. Interrupted (SIGTERM, Ctrl-C), the
+    client is stopped and the job killed: a cluster runs a job on when its client stops."""
     logger.info("streamjobs: submitting %s", shlex.join(argv).replace("\n", "\\n"))
     kept: collections.deque[str] = collections.deque(maxlen=_KEPT_OUTPUT_LINES)
+    job_id = None
     with subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
     ) as process:
@@ -236,13 +238,41 @@ def _run_client(argv: list[str]) -> str:
                 kept.append(line.rstrip("\n"))
                 if " map " in line or "Running job" in line or "Job complete" in line:
                     logger.info("hadoop: %s", line.rstrip())
+                started = _CLUSTER_JOB_RE.search(line)
+                job_id = started.group(1) if started else job_id
             status = process.wait()
         except BaseException:
             process.terminate()
+            if job_id:
+                _kill_job(command, job_id)
             raise
     if status != 0:
         raise HadoopEngineError(_failure_message(list(kept), status))
     return "\n".join(kept)
+
+
+# A job on a cluster (the local job runner's ids read job_localNNN_NNNN and end with it).
+_CLUSTER_JOB_RE = re.compile(r"Running job: (job_\d+_\d+)")
+
+
+def _kill_job(command: list[str], job_id: str) -> None:
+    """``hadoop job -kill JOB_ID``; a failure is logged (the interruption matters more)."""
+    try:
+        done = subprocess.run(
+            [*command, "job", "-kill", job_id], capture_output=True, text=True, timeout=120
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        logger.error("streamjobs: could not kill Hadoop job %s: %s", job_id, exc)
+        return
+    if done.returncode == 0:
+        logger.info("streamjobs: killed Hadoop job %s", job_id)
+    else:
+        logger.error(
+            "streamjobs: could not kill Hadoop job %s (mapred job -kill %s): %s",
+            job_id,
+            job_id,
+            (done.stdout + done.stderr).strip()[-500:],
+        )
 
 
 def _failure_message(lines: list[str], status: int) -> str:
