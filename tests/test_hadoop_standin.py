@@ -215,3 +215,8 @@ def test_a_byte_order_mark_starting_a_file_is_dropped(tmp_path):
     assert result.returncode == 0, result.stderr
     records = [bytes.fromhex(line) for line in parts(tmp_path / "out").decode().split()]
     assert records == [b"first", bom + b"second"]
+
+
+def test_job_kill_of_an_unknown_job_fails_as_mapred_does(tmp_path):
+    result = hadoop(tmp_path, ["job", "-kill", "job_1_0001"], TMPDIR=str(tmp_path))
+    assert result.returncode == 255 and "Could not find job job_1_0001" in result.stdout
