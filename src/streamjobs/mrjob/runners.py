@@ -1,0 +1,152 @@
+"""mrjob's inline and local runners as streamjobs runs them.
+
+Both clean up their temporary directory when a run fails too (mrjob keeps it by default:
+``/tmp/mrtask.*`` piled up), and the local runner's tasks leave no lock file in ``/tmp``.
+The local runner runs its task subprocesses from threads instead of a
+``multiprocessing.Pool``: mrjob 0.7.4's pool can hang for good in
+``Pool._terminate_pool`` when a run is interrupted or a task fails, and a task that
+fails or a run that is interrupted stops every other task (its whole process group: the
+task's shell wrapper and its Python) within ``STOP_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from mrjob.conf import combine_dicts
+from mrjob.inline import InlineMRJobRunner
+from mrjob.local import LocalMRJobRunner, _TaskFailedException
+from mrjob.util import cmd_line
+
+# How long stopped tasks get to end after SIGTERM before SIGKILL.
+STOP_SECONDS = 5
+# What a task writes first on its stderr when it fails for a reason it can state
+# (see mrtask.main).
+TASK_ERROR_PREFIX = "streamjobs: "
+
+
+def _cleanup_on_failure_too(runner_class):
+    return combine_dicts(
+        super(runner_class, runner_class)._default_opts(), {"cleanup_on_failure": ["ALL"]}
+    )
+
+
+class InlineRunner(InlineMRJobRunner):
+    """mrjob's inline runner, leaving nothing behind when the run fails."""
+
+    @classmethod
+    def _default_opts(cls):
+        return _cleanup_on_failure_too(InlineRunner)
+
+
+class LocalRunner(LocalMRJobRunner):
+    """mrjob's local runner with bounded task processes (see the module docstring)."""
+
+    @classmethod
+    def _default_opts(cls):
+        return _cleanup_on_failure_too(LocalRunner)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._tasks: set[subprocess.Popen] = set()
+        self._tasks_lock = threading.Lock()
+        self._stopping = False
+
+    def _invoke_task_func(self, task_type, step_num, task_num):
+        args = self._substep_args(step_num, task_type)
+        num_steps = self._num_steps()
+
+        def invoke_task(stdin, stdout, stderr, wd, env):
+            with self._tasks_lock:
+                if self._stopping:
+                    return
+                # A session of its own: the task's shell wrapper and its Python are
+                # stopped together (see _stop_tasks).
+                task = subprocess.Popen(
+                    args,
+                    stdin=stdin,
+                    stdout=stdout,
+                    stderr=stderr,
+                    cwd=wd,
+                    env=env,
+                    start_new_session=True,
+                )
+                self._tasks.add(task)
+            try:
+                returncode = task.wait()
+            finally:
+                with self._tasks_lock:
+                    self._tasks.discard(task)
+            if returncode and not self._stopping:
+                raise _TaskFailedException(
+                    reason=f"{cmd_line(args)} exited with {returncode}",
+                    step_num=step_num,
+                    num_steps=num_steps,
+                    task_type=task_type,
+                    task_num=task_num,
+                )
+
+        return invoke_task
+
+    def _run_multiple(self, funcs, num_processes=None):
+        funcs = list(funcs)
+        if not funcs:
+            return
+        pool = ThreadPoolExecutor(max(1, min(self._num_cores(), len(funcs))))
+        try:
+            for future in [pool.submit(func) for func in funcs]:
+                future.result()
+        except BaseException:
+            self._stop_tasks()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _stop_tasks(self) -> None:
+        """SIGTERM to every running task's process group, SIGKILL to what outlives it."""
+        with self._tasks_lock:
+            self._stopping = True
+            tasks = list(self._tasks)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for task in tasks:
+                if task.poll() is None:
+                    try:
+                        os.killpg(task.pid, sig)
+                    except ProcessLookupError:
+                        pass
+            for task in tasks:
+                try:
+                    task.wait(STOP_SECONDS)
+                except subprocess.TimeoutExpired:
+                    pass
+            tasks = [task for task in tasks if task.poll() is None]
+            if not tasks:
+                return
+
+    def _setup_wrapper_script_content(self, setup, manifest=False, wrap_python=False):
+        # The wrapper takes a lock in /tmp/wrapper.lock.JOB_KEY, meant for a cluster node,
+        # and never removes it: here it goes in the run's own temporary directory.
+        lines = super()._setup_wrapper_script_content(
+            setup, manifest=manifest, wrap_python=wrap_python
+        )
+        shared_lock = f"exec 9>/tmp/wrapper.lock.{self._job_key}"
+        own_lock = os.path.join(self._get_local_tmp_dir(), "wrapper.lock")
+        own = f"exec 9>{shlex.quote(own_lock)}"
+        return [own if line == shared_lock else line for line in lines]
+
+    def task_error(self, exception) -> str | None:
+        """The one-line reason a failed task gave on its stderr, if it gave one."""
+        if not isinstance(exception, _TaskFailedException):
+            return None
+        path = self._task_stderr_path(exception.task_type, exception.step_num, exception.task_num)
+        try:
+            with open(path, encoding="utf-8", errors="replace") as stderr:
+                lines = [line.rstrip("\n") for line in stderr if line.startswith(TASK_ERROR_PREFIX)]
+        except OSError:
+            return None
+        return lines[-1][len(TASK_ERROR_PREFIX) :] if lines else None
