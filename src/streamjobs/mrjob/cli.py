@@ -363,5 +363,5 @@ def _run_on_cluster(mr_class, args: list[str], spec: JobSpec, job_class: type) -
         module = sys.modules[job_class.__module__]
         if "." not in job_class.__module__ and module.__file__.endswith(".py"):
             # A job module of one file travels with the job, as the task script does.
-            mr_job.options.upload_files = [*mr_job.options.upload_files, module.__file__]
+            mr_job.options.upload_files = [*(mr_job.options.upload_files or []), module.__file__]
         mr_job.run_job()
