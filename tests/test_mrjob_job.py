@@ -78,6 +78,12 @@ def command(module: str, args: list[str], tmp_path) -> tuple[list[str], dict]:
     return [sys.executable, "-m", module, *args], env
 
 
+def run_job(args: list[str], cwd) -> subprocess.CompletedProcess:
+    """``python -m mr_json_filter ARGS`` in ``cwd``, output as bytes."""
+    cmd = [sys.executable, "-m", "mr_json_filter", *args]
+    return subprocess.run(cmd, cwd=cwd, env=luigi_env(), capture_output=True, timeout=120)
+
+
 def run(module: str, args: list[str], tmp_path) -> subprocess.CompletedProcess:
     cmd, env = command(module, args, tmp_path)
     result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, timeout=120)
