@@ -118,6 +118,9 @@ class _QuarantineWriter:
 
 def main() -> None:
     """A map task: a JobError ends it with one ``streamjobs:`` line on its stderr."""
+    # The job's module ships into the task's working directory; Python puts this script's
+    # own directory on sys.path, which on Hadoop is the script's cache directory, not that.
+    sys.path.insert(0, os.getcwd())
     try:
         JobMRTask.run()
     except JobError as exc:
