@@ -357,3 +357,17 @@ def test_interrupt_stops_every_task_and_publishes_nothing(tmp_path, interrupt):
     for pid in map(int, os.listdir(pids)):
         assert not alive_after(pid, 5), "a task process outlived the run"
     assert_no_leftovers(tmp_path, "pids", "slow_job.py")
+
+
+@pytest.mark.parametrize("runner", ["inline", "local"])
+def test_a_corrupt_input_fails_in_one_line_naming_it(tmp_path, runner):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.json").write_bytes(unseen_lines(41, 100))
+    (tmp_path / "in" / "b.json.gz").write_bytes(b"not gzip data\n")
+    result = run("mr_json_filter", ["-r", runner, "-o", "out", "in"], tmp_path)
+    assert result.returncode == 1
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("mr_json_filter: error: "), result.stderr
+    assert "cannot read input file in/b.json.gz" in last and "nothing was published" in last
+    assert "Traceback" not in result.stderr
+    assert_no_leftovers(tmp_path)

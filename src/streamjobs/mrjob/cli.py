@@ -46,10 +46,7 @@ from streamjobs.run import QUARANTINE_DIR, Interrupted, SplitReport, execute
 from streamjobs.spec import JobSpec
 
 PROG = "streamjobs.mrjob"
-USAGE = (
-    "%(prog)s MODULE.CLASS [-r inline|local|hadoop|emr] [--PARAM VALUE ...] "
-    "[--max-bad-records N] [-o OUT] INPUT..."
-)
+OPTIONS = "[-r inline|local|hadoop|emr] [--PARAM VALUE ...] [--max-bad-records N] [-o OUT] INPUT..."
 # JobTask parameters that mrjob's command line replaces (INPUT..., -o, -r) or that belong
 # to other engines.
 NOT_OPTIONS = frozenset({"input_path", "output_path", "engine", "processes", "per_file"})
@@ -77,8 +74,9 @@ def main(argv: list[str] | None = None, prog: str = PROG, job: str | None = None
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    usage = f"{prog} {OPTIONS}" if job else f"{prog} MODULE.CLASS {OPTIONS}"
     try:
-        run(argv if job is None else [job, *argv], prog)
+        run(argv if job is None else [job, *argv], usage)
     except KeyboardInterrupt as interrupt:
         signum = interrupt.args[0] if interrupt.args else signal.SIGINT
         print(f"{prog}: interrupted by {signal.Signals(signum).name}", file=sys.stderr)
@@ -104,12 +102,12 @@ def _interrupt_on_sigterm(signum, frame):
     raise KeyboardInterrupt(signum)
 
 
-def run(argv: list[str], prog: str = PROG) -> dict | None:
+def run(argv: list[str], usage: str) -> dict | None:
     """Run ``MODULE.CLASS [options] INPUT...``; the counters of an inline or local run."""
     if not argv or argv[0].startswith("-"):
-        raise UsageError(f"no job named; usage: {USAGE % {'prog': prog}}")
+        raise UsageError(f"no job named; usage: {usage}")
     job_class = load_job_class(argv[0])
-    mr_class = client_class(job_class, prog)
+    mr_class = client_class(job_class, usage)
     args = argv[1:]
     options = mr_class(args).options  # --help and mrjob's own usage errors exit here
     task = job_task(job_class, options)
@@ -163,7 +161,7 @@ def _dest(name: str) -> str:
     return "job_param_" + name
 
 
-def client_class(job_class: type, prog: str) -> type[JobMRTask]:
+def client_class(job_class: type, usage: str) -> type[JobMRTask]:
     """The MRJob the client runs: the task's, with the job's parameters as options (not
     passed to tasks: the spec carries them) and this project's inline and local runners."""
     parameters = job_parameters(job_class)
@@ -171,8 +169,7 @@ def client_class(job_class: type, prog: str) -> type[JobMRTask]:
     class JobMR(JobMRTask):
         def configure_args(self) -> None:
             super().configure_args()
-            self.arg_parser.prog = prog
-            self.arg_parser.usage = USAGE
+            self.arg_parser.usage = usage
             for name, param in parameters:
                 kwargs = {"dest": _dest(name), "default": None}
                 if isinstance(param, luigi.BoolParameter):
@@ -187,6 +184,9 @@ def client_class(job_class: type, prog: str) -> type[JobMRTask]:
                         f"{job_class.__name__}.{name}: {_option(name)} is one of mrjob's "
                         f"options ({exc}); rename the parameter"
                     ) from None
+
+        def _usage(self) -> str:
+            return usage
 
         def _runner_class(self):
             return LOCAL_RUNNERS.get(self.options.runner or "inline") or super()._runner_class()
@@ -319,6 +319,10 @@ def _run_mrjob(mr_class, args: list[str], spec: JobSpec, staging: str) -> SplitR
                 raise MapTaskFailed(
                     f"a map task failed: {reason or exc}; nothing was published"
                 ) from None
+            except Interrupted:
+                raise
+            except JobError as exc:  # the inline runner raises the task's own error
+                raise MapTaskFailed(f"{exc}; nothing was published") from None
             step_counters = runner.counters()[0] if runner.counters() else {}
     counters = counters_mod.new_counters()
     for group in counters:

@@ -12,6 +12,7 @@ names (inline and local runners), and the first of them to the task's stderr.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import zlib
@@ -49,7 +50,8 @@ class JobMRTask(MRJob):
 
     def configure_args(self) -> None:
         super().configure_args()
-        self.add_file_arg("--job-spec", help="the run's JobSpec (JSON), shipped to every task")
+        # The run's JobSpec (JSON), shipped to every task; set by the client, not by users.
+        self.add_file_arg("--job-spec", help=argparse.SUPPRESS)
 
     def mapper_raw(self, input_path: str, input_uri: str):
         """Map the file at ``input_path`` (a local copy of ``input_uri``)."""

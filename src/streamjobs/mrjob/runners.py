@@ -128,6 +128,15 @@ class LocalRunner(LocalMRJobRunner):
             if not tasks:
                 return
 
+    def _manifest_download_commands(self):
+        # A local input file is linked into the task's directory, not copied.
+        return [("/*", "ln -s")]
+
+    def _manifest_uncompress_commands(self):
+        # The task reads .gz and .bz2 itself, as every engine does: a corrupt file is then
+        # the task's one-line error naming it, not a gunzip failure.
+        return []
+
     def _setup_wrapper_script_content(self, setup, manifest=False, wrap_python=False):
         # The wrapper takes a lock in /tmp/wrapper.lock.JOB_KEY, meant for a cluster node,
         # and never removes it: here it goes in the run's own temporary directory.
