@@ -7,6 +7,7 @@ the local engine; atomic output; bad-record limit; parameters; interruptions.
 
 from __future__ import annotations
 
+import glob
 import gzip
 import json
 import os
@@ -25,6 +26,8 @@ from tests.conftest import ROOT, luigi_env
 from tests.test_jobs_cli import read_output_dir, unseen_lines
 
 EXAMPLES = os.path.join(ROOT, "examples")
+# Where mrjob's task wrapper takes its lock, whatever TMPDIR says.
+SHARED_LOCKS = "/tmp/wrapper.lock.*"
 
 # Bad lines of every reason the post's job can meet, and what each counts as.
 BAD_LINES = [
@@ -86,7 +89,9 @@ def run_job(args: list[str], cwd) -> subprocess.CompletedProcess:
 
 def run(module: str, args: list[str], tmp_path) -> subprocess.CompletedProcess:
     cmd, env = command(module, args, tmp_path)
+    locks = set(glob.glob(SHARED_LOCKS))
     result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, timeout=120)
+    assert set(glob.glob(SHARED_LOCKS)) <= locks, "a task left its lock file in /tmp"
     result.stderr = result.stderr.decode("utf-8", "replace")
     return result
 
