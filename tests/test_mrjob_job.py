@@ -277,8 +277,9 @@ def test_bad_record_limit_publishes_nothing(tmp_path, mixed_input):
         (["--threshold", "abc"], "invalid value for --threshold: 'abc'"),
         (["--max-bad-records", "x"], "invalid value for --max-bad-records: 'x'"),
         (["in/missing.json"], "input path does not exist: in/missing.json"),
+        (["-o", "s3://bucket/out"], "-r local writes a local -o directory, not s3://bucket/out"),
     ],
-    ids=["threshold", "max-bad-records", "missing-input"],
+    ids=["threshold", "max-bad-records", "missing-input", "remote-output"],
 )
 def test_usage_errors_are_one_line(tmp_path, mixed_input, args, message):
     inputs = [] if args[0].startswith("in/") else ["in"]

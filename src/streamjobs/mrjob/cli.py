@@ -118,11 +118,16 @@ def run(argv: list[str], usage: str) -> dict | None:
     runner = options.runner or "inline"
     _set_up_logging(mr_class, options)
     if runner in LOCAL_RUNNERS:
+        if scheme(spec.output) not in ("", "file"):
+            raise UsageError(f"-r {runner} writes a local -o directory, not {spec.output}")
         sources = {os.path.abspath(path): path for path in inputs if not scheme(path)}
         spec.options = {SOURCES_OPTION: sources}
         if runner == "local":
             _export_pythonpath(job_class)
         return run_locally(mr_class, args, spec)
+    if spec.max_bad_records is not None:
+        # The cluster publishes its output itself: a limit could not keep it unpublished.
+        raise UsageError(f"--max-bad-records applies to -r inline and -r local, not -r {runner}")
     _run_on_cluster(mr_class, args, spec, job_class)
     return None
 
