@@ -32,6 +32,8 @@ from streamjobs.stream import map_items
 LOGGED_BAD_LINES = 20
 # The spec option naming the local directory where tasks write _quarantine/ files.
 QUARANTINE_OPTION = "quarantine_dir"
+# How a task's stderr states the reason it failed, in one line (see main()).
+TASK_ERROR_PREFIX = "streamjobs: "
 # The spec option mapping an input URI (as mrjob hands it to a task) to the name the user
 # gave, so that quarantined lines name files as the local engine does.
 SOURCES_OPTION = "sources"
@@ -126,7 +128,7 @@ def main() -> None:
     try:
         JobMRTask.run()
     except JobError as exc:
-        print(f"streamjobs: {exc}", file=sys.stderr)
+        print(f"{TASK_ERROR_PREFIX}{exc}", file=sys.stderr)
         sys.exit(1)
 
 

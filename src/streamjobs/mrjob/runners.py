@@ -6,7 +6,8 @@ The local runner runs its task subprocesses from threads instead of a
 ``multiprocessing.Pool``: mrjob 0.7.4's pool can hang for good in
 ``Pool._terminate_pool`` when a run is interrupted or a task fails, and a task that
 fails or a run that is interrupted stops every other task (its whole process group: the
-task's shell wrapper and its Python) within ``STOP_SECONDS``.
+task's shell wrapper and its Python) within ``STOP_SECONDS``. Its tasks read their input
+files in place (linked, not copied) and decompress them themselves, as every engine does.
 """
 
 from __future__ import annotations
@@ -23,11 +24,10 @@ from mrjob.inline import InlineMRJobRunner
 from mrjob.local import LocalMRJobRunner, _TaskFailedException
 from mrjob.util import cmd_line
 
+from streamjobs.mrjob.mrtask import TASK_ERROR_PREFIX
+
 # How long stopped tasks get to end after SIGTERM before SIGKILL.
 STOP_SECONDS = 5
-# What a task writes first on its stderr when it fails for a reason it can state
-# (see mrtask.main).
-TASK_ERROR_PREFIX = "streamjobs: "
 
 
 def _cleanup_on_failure_too(runner_class):
