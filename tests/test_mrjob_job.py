@@ -55,18 +55,21 @@ def with_bad_and_blank_lines(good: bytes) -> bytes:
 
 @pytest.fixture
 def mixed_input(tmp_path):
-    """A directory of three unseen files (LF with bad lines, CRLF without a final newline,
-    gzip) and two that every engine skips (``_``/``.`` names); the files' contents."""
+    """A directory of four unseen files (LF with bad lines, CRLF without a final newline,
+    gzip, a name with a space) and two that every engine skips (``_``/``.`` names); the
+    files' contents."""
     data = tmp_path / "in"
     data.mkdir()
     contents = [
         with_bad_and_blank_lines(unseen_lines(21, 1500)),
         unseen_lines(22, 1500).replace(b"\n", b"\r\n").rstrip(b"\r\n"),
         unseen_lines(23, 1500),
+        unseen_lines(24, 300),
     ]
     (data / "a.json").write_bytes(contents[0])
     (data / "b.json").write_bytes(contents[1])
     (data / "c.json.gz").write_bytes(gzip.compress(contents[2]))
+    (data / "d e.json").write_bytes(contents[3])
     (data / "_SUCCESS").write_bytes(b"not input\n")
     (data / ".a.json.crc").write_bytes(b"not input\n")
     return data, contents

@@ -13,6 +13,7 @@ files in place (linked, not copied) and decompress them themselves, as every eng
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -26,6 +27,8 @@ from mrjob.util import cmd_line
 
 from streamjobs.mrjob.mrtask import TASK_ERROR_PREFIX
 
+# The shell variables of mrjob's manifest wrapper that hold an input's path or URI.
+_QUOTED_VARIABLES = re.compile(r'(?<!")(\$(?:INPUT_URI|INPUT_PATH|FILE_EXT))\b(?!")')
 # How long stopped tasks get to end after SIGTERM before SIGKILL.
 STOP_SECONDS = 5
 
@@ -136,6 +139,14 @@ class LocalRunner(LocalMRJobRunner):
         # The task reads .gz and .bz2 itself, as every engine does: a corrupt file is then
         # the task's one-line error naming it, not a gunzip failure.
         return []
+
+    def _manifest_download_content(self):
+        # mrjob 0.7.4 leaves the input's path unquoted in the task's shell wrapper, so a
+        # file name with a space fails the task: every use of it is quoted here.
+        return [
+            line if 'echo "' in line else _QUOTED_VARIABLES.sub(r'"\1"', line)
+            for line in super()._manifest_download_content()
+        ]
 
     def _setup_wrapper_script_content(self, setup, manifest=False, wrap_python=False):
         # The wrapper takes a lock in /tmp/wrapper.lock.JOB_KEY, meant for a cluster node,
