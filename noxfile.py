@@ -2,10 +2,10 @@
 
 mrjob is a dependency of the project, and 0.7.4 needs help to import on 3.12 (distutils)
 and 3.13 (pipes), which the project's dependencies declare. Each session installs the
-project alone (its wheel, no extras) into a fresh virtualenv and runs ``examples/
-sales_job.py``'s SalesOver, a module that was never installed, with ``python -m
-streamjobs.mrjob ... -r inline``. Interpreters come from pyenv (``~/.pyenv/versions/
-3.1x.*``) when present, else from PATH.
+project alone (its wheel, no extras) into a fresh virtualenv and runs
+``examples/sales_job.py``'s SalesOver, a module that was never installed, with ``python -m
+streamjobs.mrjob ... -r inline`` and ``-r local``. Interpreters come from pyenv
+(``~/.pyenv/versions/3.1x.*``) when present, else from PATH.
 """
 
 from __future__ import annotations
@@ -65,18 +65,21 @@ assert counters["records"]["read"] == 2000 and counters["records"]["written"] ==
 def _mrjob_session(session: nox.Session) -> None:
     session.install(project_wheel())
     work = session.create_tmp()
-    sales, out = os.path.join(work, "sales"), os.path.join(work, "out")
-    for path in (sales, out):
+    sales = os.path.join(work, "sales")
+    outs = {runner: os.path.join(work, f"out-{runner}") for runner in ("inline", "local")}
+    for path in (sales, *outs.values()):
         if os.path.exists(path):
             session.run("rm", "-r", path, external=True)
     session.run("python", "-m", "streamjobs.generate", "--kind", "sales", "--files", "2",
                 "--lines", "1000", "--out", sales)  # fmt: skip
-    session.run(
-        "python", "-m", "streamjobs.mrjob", "sales_job.SalesOver", "-r", "inline",
-        "--min-amount", "100", "-o", out, sales,
-        env={"PYTHONPATH": os.path.join(ROOT, "examples")},
-    )  # fmt: skip
-    session.run("python", "-c", CHECK_OUTPUT, out)
+    # inline: in the session's Python; local: the installed task script in subprocesses.
+    for runner, out in outs.items():
+        session.run(
+            "python", "-m", "streamjobs.mrjob", "sales_job.SalesOver", "-r", runner,
+            "--min-amount", "100", "-o", out, sales,
+            env={"PYTHONPATH": os.path.join(ROOT, "examples")},
+        )  # fmt: skip
+        session.run("python", "-c", CHECK_OUTPUT, out)
 
 
 for _version in PYTHONS:
