@@ -340,9 +340,8 @@ def test_interrupt_stops_every_task_and_publishes_nothing(tmp_path, interrupt):
     (tmp_path / "slow_job.py").write_text(SLOW_JOB)
     pids = tmp_path / "pids"
     pids.mkdir()
-    cmd, env = command(
-        "streamjobs.mrjob", ["slow_job.Slow", "-r", "local", "-o", "out", "in"], tmp_path
-    )
+    args = ["slow_job.Slow", "-r", "local", "--num-cores", "2", "-o", "out", "in"]
+    cmd, env = command("streamjobs.mrjob", args, tmp_path)
     env["PYTHONPATH"] += os.pathsep + str(tmp_path)
     env["PIDS_DIR"] = str(pids)
     job = subprocess.Popen(
