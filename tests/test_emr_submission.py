@@ -34,6 +34,12 @@ DUMMY_CREDENTIALS = {
 WAIT_SECONDS = 90
 
 
+def default_sigint():
+    # A test started in the background (``cmd &``) has SIGINT ignored, and the job would
+    # inherit that: the Ctrl-C this test sends must do what it does in a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -154,6 +160,7 @@ def test_submission_and_cluster_terminated_on_interrupt(
             env=luigi_env(STREAMJOBS_BUCKET=bucket, **DUMMY_CREDENTIALS),
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=default_sigint,
         )
         try:
 
