@@ -331,8 +331,9 @@ def _default_sigint():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-@pytest.mark.parametrize("interrupt", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
-def test_interrupt_stops_every_task_and_publishes_nothing(tmp_path, interrupt):
+def signal_while_mapping(tmp_path, signum: int) -> tuple[int, str, list[int]]:
+    """Run the slow job on two files with ``-r local``, send ``signum`` once both tasks
+    are mapping; the exit status, stderr and the task processes' pids."""
     data = tmp_path / "in"
     data.mkdir()
     for n in range(2):
@@ -353,18 +354,31 @@ def test_interrupt_stops_every_task_and_publishes_nothing(tmp_path, interrupt):
             assert job.poll() is None, job.stderr.read().decode()
             assert time.monotonic() < deadline, "the tasks did not start"
             time.sleep(0.1)
-        job.send_signal(interrupt)
+        job.send_signal(signum)
         returncode = job.wait(timeout=30)
     finally:
         if job.poll() is None:
             job.kill()
             job.wait()
-    stderr = job.stderr.read().decode()
+    return returncode, job.stderr.read().decode(), [int(pid) for pid in os.listdir(pids)]
+
+
+@pytest.mark.parametrize("interrupt", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
+def test_interrupt_stops_every_task_and_publishes_nothing(tmp_path, interrupt):
+    returncode, stderr, pids = signal_while_mapping(tmp_path, interrupt)
     assert returncode == 128 + interrupt, stderr
     assert "Traceback" not in stderr
-    for pid in map(int, os.listdir(pids)):
+    for pid in pids:
         assert not alive_after(pid, 5), "a task process outlived the run"
     assert_no_leftovers(tmp_path, "pids", "slow_job.py")
+
+
+def test_tasks_die_with_a_killed_run(tmp_path):
+    returncode, _, pids = signal_while_mapping(tmp_path, signal.SIGKILL)
+    assert returncode == -signal.SIGKILL
+    for pid in pids:
+        assert not alive_after(pid, 5), "a task process outlived the run"
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("runner", ["inline", "local"])

@@ -13,7 +13,9 @@ names (inline and local runners), and the first of them to the task's stderr.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
+import signal
 import sys
 import zlib
 
@@ -125,11 +127,24 @@ def main() -> None:
     # The job's module ships into the task's working directory; Python puts this script's
     # own directory on sys.path, which on Hadoop is the script's cache directory, not that.
     sys.path.insert(0, os.getcwd())
+    _die_with_parent()
     try:
         JobMRTask.run()
     except JobError as exc:
         print(f"{TASK_ERROR_PREFIX}{exc}", file=sys.stderr)
         sys.exit(1)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this task when its parent (mrjob's shell wrapper) dies, so that a
+    task never outlives a run that was killed. Elsewhere, tasks end with their input."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
 
 
 if __name__ == "__main__":

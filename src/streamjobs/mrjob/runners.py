@@ -17,6 +17,7 @@ import re
 import shlex
 import signal
 import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -29,6 +30,16 @@ from streamjobs.mrjob.mrtask import TASK_ERROR_PREFIX
 
 # The shell variables of mrjob's manifest wrapper that hold an input's path or URI.
 _QUOTED_VARIABLES = re.compile(r'(?<!")(\$(?:INPUT_URI|INPUT_PATH|FILE_EXT))\b(?!")')
+# Runs a command that the kernel kills (SIGKILL) when the thread that started it dies,
+# even by SIGKILL (Linux's PR_SET_PDEATHSIG, kept across exec): a run killed with kill -9
+# takes its task wrappers with it, and each task dies with its wrapper (mrtask.main).
+_EXEC_DYING_WITH_PARENT = """
+import ctypes, os, signal, sys
+ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+if os.getppid() != int(sys.argv[1]):
+    sys.exit(1)  # the run died before the request took effect
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
 # How long stopped tasks get to end after SIGTERM before SIGKILL.
 STOP_SECONDS = 5
 
@@ -71,7 +82,7 @@ class LocalRunner(LocalMRJobRunner):
                 # A session of its own: the task's shell wrapper and its Python are
                 # stopped together (see _stop_tasks).
                 task = subprocess.Popen(
-                    args,
+                    _dying_with_this_process(args),
                     stdin=stdin,
                     stdout=stdout,
                     stderr=stderr,
@@ -170,3 +181,9 @@ class LocalRunner(LocalMRJobRunner):
         except OSError:
             return None
         return lines[-1][len(TASK_ERROR_PREFIX) :] if lines else None
+
+
+def _dying_with_this_process(args: list[str]) -> list[str]:
+    if not sys.platform.startswith("linux"):
+        return args
+    return [sys.executable, "-c", _EXEC_DYING_WITH_PARENT, str(os.getpid()), *args]
