@@ -6,7 +6,8 @@ The local runner runs its task subprocesses from threads instead of a
 ``multiprocessing.Pool``: mrjob 0.7.4's pool can hang for good in
 ``Pool._terminate_pool`` when a run is interrupted or a task fails, and a task that
 fails or a run that is interrupted stops every other task (its whole process group: the
-task's shell wrapper and its Python) within ``STOP_SECONDS``. Its tasks read their input
+task's shell wrapper and its Python) within ``STOP_SECONDS``; on Linux, tasks also die
+with a run killed by SIGKILL. Its tasks read their input
 files in place (linked, not copied) and decompress them themselves, as every engine does.
 """
 
