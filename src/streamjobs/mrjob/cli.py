@@ -20,6 +20,7 @@ the job) and the cluster writes ``-o``; counters are printed, bad lines logged b
 
 from __future__ import annotations
 
+import argparse
 import codecs
 import importlib
 import json
@@ -184,7 +185,7 @@ def client_class(job_class: type, usage: str) -> type[JobMRTask]:
                 help_text = (param.description or "").replace("%", "%%")
                 try:
                     self.arg_parser.add_argument(_option(name), help=help_text, **kwargs)
-                except Exception as exc:  # argparse.ArgumentError: a clash with mrjob's own
+                except argparse.ArgumentError as exc:  # a clash with one of mrjob's
                     raise JobDefinitionError(
                         f"{job_class.__name__}.{name}: {_option(name)} is one of mrjob's "
                         f"options ({exc}); rename the parameter"
