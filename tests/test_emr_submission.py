@@ -151,13 +151,15 @@ def test_submission_and_cluster_terminated_on_interrupt(
     before = {c["Id"] for c in emr.list_clusters()["Clusters"]}
 
     log_path = tmp_path / "job.log"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     with open(log_path, "wb") as log:
         job = subprocess.Popen(
             [sys.executable, "-m", "mr_json_filter", "-r", "emr"]
             + ["-c", conf_for_moto(project_dir, moto_endpoint), "--threshold", "1.5"]
             + ["-o", f"s3://{bucket}/out/", f"s3://{bucket}/data/"],
             cwd=project_dir,
-            env=luigi_env(STREAMJOBS_BUCKET=bucket, **DUMMY_CREDENTIALS),
+            env=luigi_env(STREAMJOBS_BUCKET=bucket, TMPDIR=str(scratch), **DUMMY_CREDENTIALS),
             stdout=log,
             stderr=subprocess.STDOUT,
             preexec_fn=default_sigint,
@@ -261,3 +263,4 @@ def test_submission_and_cluster_terminated_on_interrupt(
     assert f"Terminating cluster: {cluster_id}" in output
     state = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["State"]
     assert state in ("TERMINATING", "TERMINATED"), output
+    assert os.listdir(scratch) == [], "the interrupted run left its local scratch files"

@@ -197,6 +197,14 @@ def client_class(job_class: type, usage: str) -> type[JobMRTask]:
         def _runner_class(self):
             return LOCAL_RUNNERS.get(self.options.runner or "inline") or super()._runner_class()
 
+        def _runner_kwargs(self) -> dict:
+            kwargs = super()._runner_kwargs()
+            if kwargs.get("cleanup_on_failure") is None:
+                # mrjob keeps a failed or interrupted run's local scratch directory
+                # (/tmp/mrtask.*) for good; the cluster's logs stay where they are.
+                kwargs["cleanup_on_failure"] = ["LOCAL_TMP"]
+            return kwargs
+
     JobMR.__name__ = JobMR.__qualname__ = f"{job_class.__name__}MR"
     return JobMR
 
