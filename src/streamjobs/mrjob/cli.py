@@ -33,6 +33,7 @@ import tempfile
 
 import luigi
 from luigi.parameter import ParameterVisibility
+from mrjob.inline import InlineMRJobRunner
 from mrjob.step import StepFailedException
 
 import streamjobs
@@ -41,7 +42,7 @@ from streamjobs.errors import JobError, quote_path
 from streamjobs.inputs import is_hidden, list_input_files
 from streamjobs.job import JobDefinitionError
 from streamjobs.mrjob.mrtask import QUARANTINE_OPTION, SOURCES_OPTION, JobMRTask
-from streamjobs.mrjob.runners import InlineRunner, LocalRunner
+from streamjobs.mrjob.runners import LocalRunner
 from streamjobs.paths import LocalPublisher, local_path, scheme
 from streamjobs.run import QUARANTINE_DIR, Interrupted, SplitReport, execute
 from streamjobs.spec import JobSpec
@@ -52,7 +53,7 @@ OPTIONS = "[-r inline|local|hadoop|emr] [--PARAM VALUE ...] [--max-bad-records N
 # to other engines.
 NOT_OPTIONS = frozenset({"input_path", "output_path", "engine", "processes", "per_file"})
 # The runners this project runs itself (atomic output, bad-record limit, quarantine).
-LOCAL_RUNNERS = {"inline": InlineRunner, "local": LocalRunner}
+LOCAL_RUNNERS = {"inline": InlineMRJobRunner, "local": LocalRunner}
 # Bad lines shown per map task after an inline or local run; all are in the quarantine.
 SHOWN_BAD_LINES = 20
 
@@ -169,7 +170,8 @@ def _dest(name: str) -> str:
 
 def client_class(job_class: type, usage: str) -> type[JobMRTask]:
     """The MRJob the client runs: the task's, with the job's parameters as options (not
-    passed to tasks: the spec carries them) and this project's inline and local runners."""
+    passed to tasks: the spec carries them), this project's local runner, and a failed
+    run's local scratch directory removed."""
     parameters = job_parameters(job_class)
 
     class JobMR(JobMRTask):

@@ -1,14 +1,13 @@
-"""mrjob's inline and local runners as streamjobs runs them.
+"""mrjob's local runner as streamjobs runs it: bounded, and leaving nothing behind.
 
-Both clean up their temporary directory when a run fails too (mrjob keeps it by default:
-``/tmp/mrtask.*`` piled up), and the local runner's tasks leave no lock file in ``/tmp``.
-The local runner runs its task subprocesses from threads instead of a
-``multiprocessing.Pool``: mrjob 0.7.4's pool can hang for good in
-``Pool._terminate_pool`` when a run is interrupted or a task fails, and a task that
-fails or a run that is interrupted stops every other task (its whole process group: the
-task's shell wrapper and its Python) within ``STOP_SECONDS``; on Linux, tasks also die
-with a run killed by SIGKILL. Its tasks read their input
-files in place (linked, not copied) and decompress them themselves, as every engine does.
+It runs its task subprocesses from threads instead of a ``multiprocessing.Pool``: mrjob
+0.7.4's pool can hang for good in ``Pool._terminate_pool`` when a run is interrupted or a
+task fails. A task that fails or a run that is interrupted stops every other task (its
+whole process group: the task's shell wrapper and its Python) within ``STOP_SECONDS``; on
+Linux, tasks also die with a run killed by SIGKILL. Tasks read their input files in place
+(linked, not copied) and decompress them themselves, as every engine does, and leave no
+lock file in ``/tmp``. (The client removes the run's scratch directory when it fails; see
+``cli``.)
 """
 
 from __future__ import annotations
@@ -22,8 +21,6 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from mrjob.conf import combine_dicts
-from mrjob.inline import InlineMRJobRunner
 from mrjob.local import LocalMRJobRunner, _TaskFailedException
 from mrjob.util import cmd_line
 
@@ -45,26 +42,8 @@ os.execvp(sys.argv[2], sys.argv[2:])
 STOP_SECONDS = 5
 
 
-def _cleanup_on_failure_too(runner_class):
-    return combine_dicts(
-        super(runner_class, runner_class)._default_opts(), {"cleanup_on_failure": ["ALL"]}
-    )
-
-
-class InlineRunner(InlineMRJobRunner):
-    """mrjob's inline runner, leaving nothing behind when the run fails."""
-
-    @classmethod
-    def _default_opts(cls):
-        return _cleanup_on_failure_too(InlineRunner)
-
-
 class LocalRunner(LocalMRJobRunner):
     """mrjob's local runner with bounded task processes (see the module docstring)."""
-
-    @classmethod
-    def _default_opts(cls):
-        return _cleanup_on_failure_too(LocalRunner)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
