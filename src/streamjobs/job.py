@@ -114,7 +114,9 @@ def check_field_declarations(fields: dict, where: str) -> None:
 
 _decode_any = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+# A string runs to its closing quote, or to the end of the line when it has none (the line
+# is then invalid JSON, but its depth is still defined).
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*(?:"|\\?\Z)', re.S)
 _BRACKET = re.compile(rb"[\[\]{}]")
 
 
@@ -146,6 +148,8 @@ def nesting_depth(raw: bytes) -> int:
 def parse_object(raw: bytes) -> dict:
     """Parse one line (without its line end) into a dict, or raise BadRecord."""
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and nesting_depth(raw) > MAX_DEPTH:
+        if not raw.isascii():
+            _decode_utf8(raw)  # reasons are checked in order: the UTF-8 first
         raise BadRecord(TOO_DEEP, f"values nest more than {MAX_DEPTH} levels deep")
     try:
         obj = _decode_any.decode(raw)
@@ -234,10 +238,14 @@ def _has_non_finite(value) -> bool:
 
 def _encode_slowly(obj) -> bytes:
     """What msgspec refuses: lone surrogates (escaped as json does) and integers beyond
-    its range (written in full; ``str(int)`` also refuses more than 4,300 digits)."""
+    its range (written in full; ``str(int)`` also refuses more than 4,300 digits). A
+    non-finite float makes the record bad, as on the fast path, once the rest is known to
+    be JSON (a value that is not JSON is the mapper's error first)."""
     parts: list[str] = []
+    non_finite = False
 
     def write(value):
+        nonlocal non_finite
         if isinstance(value, dict):
             parts.append("{")
             for i, (key, item) in enumerate(value.items()):
@@ -256,12 +264,21 @@ def _encode_slowly(obj) -> bytes:
             parts.append("]")
         elif type(value) is int:
             parts.append(format(decimal.Decimal(value), "f"))
+        elif isinstance(value, float) and not math.isfinite(value):
+            non_finite = True
         elif value is None or isinstance(value, str | bool | float):
             parts.append(json.dumps(value))
-        else:
-            raise BadRecord(MAPPER_ERROR, f"{type(value).__name__} is not a JSON value")
+        else:  # another type msgspec writes (a set, bytes, a date...), as it writes it
+            try:
+                parts.append(_encoder.encode(value).decode("utf-8"))
+            except (msgspec.EncodeError, UnicodeEncodeError, OverflowError, TypeError, ValueError):
+                raise BadRecord(
+                    MAPPER_ERROR, f"{type(value).__name__} is not a JSON value"
+                ) from None
 
     write(obj)
+    if non_finite:
+        raise BadRecord(NOT_FINITE, "a yielded value is not a finite number")
     return "".join(parts).encode("utf-8")
 
 
