@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 
 MAX_DEPTH = 512
@@ -209,15 +210,15 @@ def read_json_line(line: bytes):
     return json.loads(line.decode("utf-8"), parse_constant=_no_constant, parse_int=exact_int)
 
 
-def typed(value):
-    """A value with its types made explicit (1 != 1.0, key order kept), for equality."""
-    if isinstance(value, dict):
-        return ("object", [(key, typed(inner)) for key, inner in value.items()])
-    if isinstance(value, list | tuple):
-        return ("array", [typed(inner) for inner in value])
-    if isinstance(value, float):
-        return ("float", repr(value))
-    return (type(value).__name__, value)
+def typed(value) -> str:
+    """A value as text that tells its types apart (1 from 1.0, -0.0 from 0.0) and keeps
+    key order: compare records with it. Integers of any length are written in full."""
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        return json.dumps(value)
+    finally:
+        sys.set_int_max_str_digits(limit)
 
 
 # ---- the post's job (TestTaskMR), for tests of whole runs -----------------------------
