@@ -1,14 +1,28 @@
-"""Property tests of splits: every line of a file is read exactly once, whatever the split
-and chunk sizes, and over-long lines are reported once in place of their text."""
+"""Inputs read as documented: every line of a file exactly once, whatever the split and
+chunk sizes, over-long lines reported once in place of their text; hidden names skipped
+however the input is named; special files refused; a file changed during a run an error."""
 
 from __future__ import annotations
 
 import gzip
+import os
+import re
+import socket
+import tempfile
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamjobs.inputs import Chunk, LongLine, plan_splits, read_split
+from streamjobs.inputs import (
+    Chunk,
+    InputError,
+    LongLine,
+    Split,
+    list_input_files,
+    plan_splits,
+    read_split,
+)
 
 SETTINGS = settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -93,3 +107,163 @@ def test_compressed_file_is_one_split_read_whole(tmp_path, data, chunk_bytes):
         item.data for item in read_split(split, chunk_bytes=chunk_bytes) if isinstance(item, Chunk)
     )
     assert text == data
+
+
+# ---- which files an input path names ---------------------------------------------------
+
+names = st.sampled_from(["a", "b.json", "c.gz", "_x", ".y", "_SUCCESS", "_quarantine", ".tmp"])
+
+
+@st.composite
+def trees(draw) -> dict:
+    """{name: None for a file, or {name: None} for a directory of files}."""
+    tree = {}
+    for name in draw(st.lists(names, max_size=6, unique=True)):
+        if draw(st.booleans()):
+            tree[name] = None
+        else:
+            tree[name] = dict.fromkeys(draw(st.lists(names, max_size=4, unique=True)))
+    return tree
+
+
+def _visible(name: str) -> bool:
+    return not name.startswith(("_", "."))
+
+
+def expected_files(tree: dict, how: str):
+    """The files (relative paths) an input path names, stated plainly from the tree; or
+    "error" when the input is refused (a visible directory inside a listed directory, or
+    nothing to read)."""
+    if how == "dir":
+        if any(_visible(n) and sub is not None for n, sub in tree.items()):
+            return "error"
+        files = [n for n, sub in tree.items() if _visible(n)]
+    elif how == "dir/*":
+        files = []
+        for n, sub in sorted(tree.items()):
+            if not _visible(n):
+                continue
+            if sub is None:
+                files.append(n)
+            else:
+                files += [f"{n}/{m}" for m in sorted(sub) if _visible(m)]
+    elif how == "dir/*/*":
+        files = [
+            f"{n}/{m}"
+            for n, sub in sorted(tree.items())
+            if _visible(n) and sub is not None
+            for m in sorted(sub)
+            if _visible(m)
+        ]
+    else:  # dir/_quarantine/*: a hidden directory named literally
+        sub = tree.get("_quarantine")
+        files = [f"_quarantine/{m}" for m in sorted(sub or {}) if _visible(m)]
+    return sorted(files) or "error"
+
+
+@settings(max_examples=150, deadline=None)
+@given(trees(), st.sampled_from(["dir", "dir/*", "dir/*/*", "dir/_quarantine/*"]))
+def test_hidden_names_are_skipped_however_the_input_is_named(tree, how):
+    with tempfile.TemporaryDirectory() as top:
+        root = os.path.join(top, "dir")
+        os.mkdir(root)
+        for name, sub in tree.items():
+            if sub is None:
+                open(os.path.join(root, name), "wb").close()
+            else:
+                os.mkdir(os.path.join(root, name))
+                for inner in sub:
+                    open(os.path.join(root, name, inner), "wb").close()
+        want = expected_files(tree, how)
+        try:
+            got = sorted(os.path.relpath(f, root) for f in list_input_files(os.path.join(top, how)))
+        except InputError:
+            got = "error"
+        assert got == want
+        # A file named as is is read whatever its name.
+        for name, sub in tree.items():
+            if sub is None:
+                path = os.path.join(root, name)
+                assert list_input_files(path) == [path]
+
+
+def test_a_glob_over_a_previous_output_reads_only_its_records(tmp_path):
+    from luigi_hadoop import TestTaskMR
+
+    from streamjobs.engines.local import LocalEngine
+    from streamjobs.spec import JobSpec
+
+    (tmp_path / "in").mkdir()
+    lines = b"".join(b'{"index": %d, "total": 1}\n' % i for i in range(50))
+    (tmp_path / "in" / "a.json").write_bytes(lines + b"bad\n")
+
+    def run(inputs, out):
+        spec = JobSpec.of_task(TestTaskMR(threshold=10.0), inputs, str(out), split_bytes=256)
+        return LocalEngine(spec, processes=2, progress=False).run()
+
+    first = run([str(tmp_path / "in")], tmp_path / "out")
+    assert first["records"]["bad"] == 1 and (tmp_path / "out" / "_quarantine").is_dir()
+    second = run([str(tmp_path / "out" / "*")], tmp_path / "again")
+    # _SUCCESS, _COUNTERS.json and _quarantine/ are not records: only part files are read.
+    assert second["records"] == {"read": 40, "written": 40, "bad": 0, "blank": 0}
+
+
+# ---- special files, and files that change while read ---------------------------------
+
+
+def _special_files(directory: str) -> dict[str, str]:
+    """A FIFO and a socket in ``directory``: {path: what the error calls it}."""
+    fifo = os.path.join(directory, "fifo")
+    os.mkfifo(fifo)
+    sock_path = os.path.join(directory, "sock")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(sock_path)
+    sock.close()
+    return {fifo: "a FIFO", sock_path: "a socket", "/dev/null": "a character device"}
+
+
+def test_special_files_are_refused_before_anything_is_opened():
+    with tempfile.TemporaryDirectory() as top:  # short: a socket's path is limited
+        for path, kind in _special_files(top).items():
+            with pytest.raises(InputError, match=f"{re.escape(path)} is {kind}, not a regular"):
+                list_input_files(path)
+            if path != "/dev/null":
+                split = Split(path, 0, None, 0, 0, 0)
+                with pytest.raises(InputError, match=kind):
+                    list(read_split(split))
+        with pytest.raises(InputError, match="fifo is a FIFO"):
+            list_input_files(top)  # listed in a directory
+        with pytest.raises(InputError, match="fifo is a FIFO"):
+            list_input_files(os.path.join(top, "f*"))
+
+
+@pytest.mark.parametrize("change", ["append", "truncate", "rewrite"])
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_file_changed_while_read_is_an_error_naming_it(tmp_path, change, compressed):
+    data = b"".join(b'{"index": %d, "total": 1}\n' % i for i in range(2000))
+    path = tmp_path / ("in\nERROR: forged.gz" if compressed else "in\nERROR: forged")
+    path.write_bytes(gzip.compress(data) if compressed else data)
+    (split,) = plan_splits([str(path)], 1 << 30)
+    items = read_split(split, chunk_bytes=1024)
+    next(items)
+    if change == "append":
+        with open(path, "ab") as stream:
+            stream.write(b'{"index": 1, "total": 1}\n')
+    elif change == "truncate":
+        os.truncate(path, 100)
+    else:  # same size, later time
+        os.utime(path, ns=(split.mtime_ns + 10**9, split.mtime_ns + 10**9))
+    with pytest.raises(InputError) as caught:
+        list(items)
+    message = str(caught.value)
+    assert repr(str(path)) in message and "\n" not in message  # named, on one line
+    assert "during the run" in message
+
+
+def test_an_unchanged_file_reads_whole(tmp_path):
+    data = b"x\n" * 5000
+    path = tmp_path / "in"
+    path.write_bytes(data)
+    splits = plan_splits([str(path)], 999)
+    read = b"".join(item.data for split in splits for item in read_split(split, chunk_bytes=100))
+    assert read == data
