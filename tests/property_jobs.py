@@ -69,3 +69,16 @@ class ListsAndText(streamjobs.JobTask):
 
     def mapper(self, record):
         yield {"name": record["name"], "n": len(record["items"])}
+
+
+class AppendsToInput(streamjobs.JobTask):
+    """Appends a line to its input file when it meets the record ``{"append": true}``: a
+    file that grows while it is read."""
+
+    fields = {"append": bool}
+
+    def mapper(self, record):
+        if record["append"]:
+            with open(self.input_path, "ab") as stream:
+                stream.write(b'{"append": false}\n')
+        yield record

@@ -23,6 +23,7 @@ from streamjobs.inputs import (
     plan_splits,
     read_split,
 )
+from tests.conftest import run_luigi
 
 SETTINGS = settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -267,3 +268,81 @@ def test_an_unchanged_file_reads_whole(tmp_path):
     splits = plan_splits([str(path)], 999)
     read = b"".join(item.data for split in splits for item in read_split(split, chunk_bytes=100))
     assert read == data
+
+
+def test_a_run_whose_input_grows_fails_and_publishes_nothing(tmp_path):
+    from streamjobs.engines.local import LocalEngine
+    from streamjobs.spec import JobSpec
+    from tests.property_jobs import AppendsToInput
+
+    path = tmp_path / "in.json"
+    path.write_bytes(b'{"append": false}\n' * 100 + b'{"append": true}\n' + b"{}\n" * 100)
+    job = AppendsToInput(input_path=str(path))
+    spec = JobSpec.of_task(job, [str(path)], str(tmp_path / "out"))
+    with pytest.raises(InputError, match=f"{re.escape(str(path))} was appended to during"):
+        LocalEngine(spec, processes=1, progress=False).run()
+    assert not (tmp_path / "out").exists()
+
+
+# ---- through the command line ----------------------------------------------------------
+
+JOB = ["--module", "luigi_hadoop", "TestTaskMR", "--local-scheduler"]
+
+
+def _one_line_failure(result, *phrases: str, code: int = 2) -> str:
+    assert result.returncode == code, result.stdout
+    assert "Traceback" not in result.stdout
+    errors = [line for line in result.stdout.splitlines() if line.startswith("ERROR")]
+    assert errors and all(phrase in errors[-1] for phrase in phrases), result.stdout
+    return errors[-1]
+
+
+@pytest.mark.parametrize(
+    "config, args, phrase",
+    [
+        ("split_mb = -5\nprocesses = 1", [], "split_mb must be"),
+        ("split_mb = 0", [], "split_mb must be"),
+        ("processes = -1", [], "processes must be >= 0"),
+        ("", ["--processes", "-2"], "--processes must be >= 0"),
+    ],
+)
+def test_invalid_settings_are_refused_before_reading(tmp_path, config, args, phrase):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a").write_bytes(b'{"index": 1, "total": 2}\n')
+    (tmp_path / "luigi.cfg").write_text(f"[streaming]\n{config}\n")
+    result = run_luigi(
+        [*JOB, "--input-path", "data", "--output-path", "out", *args],
+        cwd=tmp_path,
+        timeout=120,
+        LUIGI_CONFIG_PATH=str(tmp_path / "luigi.cfg"),
+    )
+    _one_line_failure(result, "SettingsError", phrase)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("per_file", [False, True])
+def test_a_fifo_in_the_input_is_an_error_not_a_hang(tmp_path, per_file):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a").write_bytes(b'{"index": 1, "total": 2}\n')
+    os.mkfifo(tmp_path / "data" / "b")
+    args = ["--per-file"] if per_file else []
+    result = run_luigi(
+        [*JOB, "--input-path", "data", "--output-path", "out", *args], cwd=tmp_path, timeout=60
+    )
+    _one_line_failure(result, "data/b is a FIFO, not a regular file")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_file_name_cannot_forge_log_lines(tmp_path):
+    (tmp_path / "data").mkdir()
+    name = "a\nERROR: forged line\n"
+    (tmp_path / "data" / name).write_bytes(b'{"index": 1, "total": 2}\nnot json\n')
+    for i, limit in enumerate(([], ["--max-bad-records", "0"])):
+        result = run_luigi(
+            [*JOB, "--input-path", "data", "--output-path", f"out{i}", *limit],
+            cwd=tmp_path,
+            timeout=120,
+        )
+        assert not [line for line in result.stdout.splitlines() if "forged" in line[:20]]
+        assert repr(f"data/{name}") in result.stdout, result.stdout
+    _one_line_failure(result, "TooManyBadRecords")
