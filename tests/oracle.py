@@ -173,8 +173,8 @@ def check_output(item) -> None:
     def walk(value):
         if isinstance(value, dict):
             for key, inner in value.items():
-                if not isinstance(key, str):
-                    raise Bad("mapper_error")
+                if isinstance(key, bool) or not isinstance(key, str | int | float):
+                    raise Bad("mapper_error")  # a number key is written as a string
                 walk(inner)
         elif isinstance(value, list | tuple):
             for inner in value:

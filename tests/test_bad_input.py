@@ -8,7 +8,7 @@ import gzip
 import json
 import os
 
-from luigi_hadoop import TestTaskMR
+import luigi_hadoop
 
 from streamjobs.engines.local import LocalEngine
 from streamjobs.inputs import DEFAULT_MAX_LINE_BYTES
@@ -68,7 +68,7 @@ def mixed_file() -> bytes:
 
 
 def run_local(source, out, processes: int, split_bytes: int = 16 << 20) -> dict:
-    job = TestTaskMR(threshold=1.99)
+    job = luigi_hadoop.TestTaskMR(threshold=1.99)
     spec = JobSpec.of_task(job, [str(source)], str(out), split_bytes=split_bytes)
     return LocalEngine(spec, processes=processes, progress=False).run()
 

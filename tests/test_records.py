@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
+import luigi_hadoop
 import pytest
-from luigi_hadoop import TestTaskMR
 
 from streamjobs.job import MAX_DEPTH, REASONS, BadRecord, mapper_for
 from tests import oracle
@@ -56,7 +56,7 @@ CASES = [
 @pytest.mark.parametrize("raw", CASES)
 @pytest.mark.parametrize("threshold", [1.99, 0.0, -10.0])
 def test_map_line_agrees_with_the_oracle(raw, threshold):
-    job = TestTaskMR(threshold=threshold)
+    job = luigi_hadoop.TestTaskMR(threshold=threshold)
     mapper = mapper_for(job)
     try:
         want = oracle.map_line(oracle.Threshold(threshold), raw)
@@ -77,7 +77,9 @@ def test_map_line_agrees_with_the_oracle(raw, threshold):
 @pytest.mark.parametrize("threshold", [1.99, 0.0, 1.5])
 def test_map_chunk_equals_the_oracle_on_a_mixed_chunk(threshold):
     chunk = b"\n".join(CASES) + b"\n"
-    result = mapper_for(TestTaskMR(threshold=threshold)).map_chunk(chunk, "mixed.json", 0, 1)
+    result = mapper_for(luigi_hadoop.TestTaskMR(threshold=threshold)).map_chunk(
+        chunk, "mixed.json", 0, 1
+    )
     want = oracle.run(oracle.Threshold(threshold), [chunk])
     assert [oracle.typed(oracle.read_json_line(line)) for line in result.output] == [
         oracle.typed(record) for record in want.output
@@ -97,7 +99,7 @@ def test_a_number_beyond_a_double_is_one_bad_line_wherever_it_sits(value, where)
     lines = ORDINARY.splitlines(keepends=True)
     position = {"first": 0, "middle": 50, "last": 99}[where]
     chunk = b"".join(lines[:position]) + line + b"".join(lines[position:])
-    for job in (TestTaskMR(threshold=1.99), TestTaskMR(threshold=1000.0)):
+    for job in (luigi_hadoop.TestTaskMR(threshold=1.99), luigi_hadoop.TestTaskMR(threshold=1000.0)):
         result = mapper_for(job).map_chunk(chunk, "f", 0, 1)
         kept = job.threshold < 2
         assert [(b.line, b.reason) for b in result.bad] == ([(position + 1, "not_finite")] * kept)
@@ -109,7 +111,7 @@ def test_a_number_beyond_a_double_is_one_bad_line_wherever_it_sits(value, where)
 @pytest.mark.parametrize("digits", [4300, 4301, 10_000])
 def test_a_huge_integer_is_good_whatever_its_neighbours(digits):
     line = b'{"index":1,"total":1,"big":' + b"8" * digits + b"}\n"
-    mapper = mapper_for(TestTaskMR(threshold=1.99))
+    mapper = mapper_for(luigi_hadoop.TestTaskMR(threshold=1.99))
     alone = mapper.map_chunk(ORDINARY + line)  # could take the fast path
     beside_a_blank = mapper.map_chunk(b"\n" + ORDINARY + line)  # goes line by line
     assert alone.bad == beside_a_blank.bad == []
@@ -124,7 +126,7 @@ def _deep_at(stack: int, fn):
 
 @pytest.mark.parametrize("stack", [0, 300])
 def test_nesting_depth_is_a_fixed_rule_whatever_the_stack(stack):
-    mapper = mapper_for(TestTaskMR(threshold=0.0))
+    mapper = mapper_for(luigi_hadoop.TestTaskMR(threshold=0.0))
 
     def line(levels):  # the object is level 1
         inner = levels - 1
@@ -144,7 +146,7 @@ def test_two_objects_on_a_line_are_one_bad_line_even_when_counts_balance():
         b'{"index": 1, "total": 1, "a": {"b": 1}\n'
         b"}\n"
     )
-    result = mapper_for(TestTaskMR(threshold=0.0)).map_chunk(chunk, "tricky.json")
+    result = mapper_for(luigi_hadoop.TestTaskMR(threshold=0.0)).map_chunk(chunk, "tricky.json")
     assert result.output == []
     assert [bad.line for bad in result.bad] == [None, None, None]
     assert len(result.bad) == 3
@@ -152,7 +154,9 @@ def test_two_objects_on_a_line_are_one_bad_line_even_when_counts_balance():
 
 def test_bad_lines_carry_source_offset_and_line_number():
     chunk = b'{"index": 1, "total": 1}\nnope\n{"index": 2}\n'
-    result = mapper_for(TestTaskMR()).map_chunk(chunk, "f.json", offset=100, first_line=10)
+    result = mapper_for(luigi_hadoop.TestTaskMR()).map_chunk(
+        chunk, "f.json", offset=100, first_line=10
+    )
     assert [(b.source, b.offset, b.line, b.reason) for b in result.bad] == [
         ("f.json", 125, 11, "invalid_json"),
         ("f.json", 130, 12, "missing_field"),
@@ -164,7 +168,7 @@ def test_bad_lines_carry_source_offset_and_line_number():
 
 def test_kept_numbers_round_trip_exactly():
     raw = b'{"index": 0.1, "total": 1.9000000000000001, "big": 98765432109876543210}'
-    (line,) = mapper_for(TestTaskMR(threshold=1.0)).map_line(raw)
+    (line,) = mapper_for(luigi_hadoop.TestTaskMR(threshold=1.0)).map_line(raw)
     out = oracle.read_json_line(line)
     assert out["sum_val"] == 0.1 + 1.9000000000000001
     assert out["big"] == 98765432109876543210
@@ -174,7 +178,7 @@ def test_a_float_plus_an_integer_beyond_float_range_is_a_mapper_error():
     # The mapper's own arithmetic fails (OverflowError): that line, and only it, is bad.
     huge = b"1" + b"0" * 400
     chunk = b'{"index": 1, "total": 1}\n{"index": 0.5, "total": ' + huge + b"}\n"
-    result = mapper_for(TestTaskMR(threshold=0.0)).map_chunk(chunk, "big.json")
+    result = mapper_for(luigi_hadoop.TestTaskMR(threshold=0.0)).map_chunk(chunk, "big.json")
     assert len(result.output) == 1
     assert [bad.reason for bad in result.bad] == ["mapper_error"]
     assert "OverflowError" in result.bad[0].detail

@@ -249,10 +249,8 @@ def _encode_slowly(obj) -> bytes:
         if isinstance(value, dict):
             parts.append("{")
             for i, (key, item) in enumerate(value.items()):
-                if not isinstance(key, str):
-                    raise BadRecord(MAPPER_ERROR, f"a key is {_json_type(key)}, not a string")
                 parts.append("," if i else "")
-                parts.append(json.dumps(key))
+                parts.append(json.dumps(key) if isinstance(key, str) else _other_key(key))
                 parts.append(":")
                 write(item)
             parts.append("}")
@@ -280,6 +278,15 @@ def _encode_slowly(obj) -> bytes:
     if non_finite:
         raise BadRecord(NOT_FINITE, "a yielded value is not a finite number")
     return "".join(parts).encode("utf-8")
+
+
+def _other_key(key) -> str:
+    """A key that is not a str, as msgspec writes it (a number as its text), so that a
+    record is written alike whichever way it is encoded; else the mapper's error."""
+    try:
+        return _encoder.encode({key: None})[1:-6].decode("utf-8")  # {KEY:null}
+    except (msgspec.EncodeError, TypeError, ValueError):
+        raise BadRecord(MAPPER_ERROR, f"a key is {_json_type(key)}, not a string") from None
 
 
 def encode_text(item) -> bytes:
