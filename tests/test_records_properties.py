@@ -9,6 +9,7 @@ lines, CRLF and lone CR, no final newline, invalid UTF-8, lines over the length 
 from __future__ import annotations
 
 import glob
+import io
 import json
 import os
 import tempfile
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from streamjobs.engines.local import LocalEngine
 from streamjobs.job import REASONS, mapper_for
 from streamjobs.spec import JobSpec
+from streamjobs.stream import map_stream
 from tests import oracle, property_jobs
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
@@ -306,3 +308,28 @@ def test_local_engine_agrees_with_the_oracle(job_files, processes, split_bytes, 
         if reason != "line_too_long":
             raw = raw.removesuffix(b"\r")
         assert entry["length"] == len(raw)
+
+
+@SETTINGS
+@given(
+    job_and_files(max_lines=10),
+    st.integers(1, 64),
+    st.sampled_from([16, 64, 1 << 20]),
+)
+def test_the_stream_loop_of_a_hadoop_task_agrees_with_the_oracle(
+    job_files, chunk_bytes, max_line_bytes
+):
+    # What a Hadoop Streaming map task runs (stdin to stdout): the same records, counters
+    # and quarantine, whatever the read size.
+    name, (data,) = job_files
+    job = JOBS[name]
+    want = oracle.run(job, [data], max_line_bytes)
+    out, quarantine = io.BytesIO(), io.BytesIO()
+    counters = map_stream(
+        mapper_for(job), io.BytesIO(data), out, "f", chunk_bytes, max_line_bytes, quarantine
+    )
+    lines = [line + b"\n" for line in out.getvalue().split(b"\n")[:-1]]
+    assert outputs_as_expected(job, lines) == (expected_outputs(job, want))
+    assert counters == want.counters()
+    entries = [json.loads(line) for line in quarantine.getvalue().splitlines()]
+    assert [(0, e["line"], e["offset"], e["reason"]) for e in entries] == want.bad
