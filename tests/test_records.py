@@ -124,18 +124,28 @@ def _deep_at(stack: int, fn):
     return fn() if stack == 0 else _deep_at(stack - 1, fn)
 
 
-@pytest.mark.parametrize("stack", [0, 300])
-def test_nesting_depth_is_a_fixed_rule_whatever_the_stack(stack):
+@pytest.mark.parametrize("stack", [0, 400, 800])
+@pytest.mark.parametrize("beside", [b"1", b"null", b"1E400", b'"\\ud800"', b"9" * 5000])
+def test_nesting_depth_is_a_fixed_rule_whatever_the_stack(stack, beside):
+    # Values that take every way of reading and writing a record (msgspec, json, the
+    # slow encoder, the non-finite check) beside a value nested to the limit.
     mapper = mapper_for(luigi_hadoop.TestTaskMR(threshold=0.0))
 
     def line(levels):  # the object is level 1
         inner = levels - 1
-        return b'{"index":1,"total":1,"x":' + b"[" * inner + b"]" * inner + b"}\n"
+        nested = b"[" * inner + b"]" * inner
+        return b'{"index":1,"total":1,"y":' + beside + b',"x":' + nested + b"}\n"
 
     chunk = line(MAX_DEPTH) + line(MAX_DEPTH + 1) + line(980) + line(MAX_DEPTH)
     result = _deep_at(stack, lambda: mapper.map_chunk(chunk, "f", 0, 1))
-    assert [(b.line, b.reason) for b in result.bad] == [(2, "too_deep"), (3, "too_deep")]
-    assert len(result.output) == 2
+    kept = beside != b"1E400"  # an infinity kept cannot be written: not_finite
+    want = [(1, "not_finite")] * (not kept) + [(2, "too_deep"), (3, "too_deep")]
+    want += [(4, "not_finite")] * (not kept)
+    assert [(b.line, b.reason) for b in result.bad] == want
+    assert len(result.output) == 2 * kept
+    for out in result.output:
+        oracle.read_json_line(out)  # strict JSON
+        assert oracle.depth(out.decode()) == MAX_DEPTH
 
 
 def test_two_objects_on_a_line_are_one_bad_line_even_when_counts_balance():

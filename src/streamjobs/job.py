@@ -39,6 +39,8 @@ import json
 import keyword
 import math
 import re
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import compress
 
@@ -218,21 +220,29 @@ def encode_record(obj) -> bytes:
     if type(obj) is not dict:
         raise BadRecord(MAPPER_ERROR, f"mapper yielded {_json_type(obj)}, not a dict")
     try:
-        line = _encoder.encode(obj)
-    except (msgspec.EncodeError, UnicodeEncodeError, OverflowError, TypeError, ValueError):
-        line = _encode_slowly(obj)
+        try:
+            line = _encoder.encode(obj)
+        except (msgspec.EncodeError, UnicodeEncodeError, OverflowError, TypeError, ValueError):
+            line = _encode_slowly(obj)
+    except RecursionError:  # far deeper than any input (see map_chunk's stack headroom)
+        raise BadRecord(MAPPER_ERROR, "a yielded record nests too deep to write") from None
     if b"null" in line and _has_non_finite(obj):
         raise BadRecord(NOT_FINITE, "a yielded value is not a finite number")
     return line
 
 
 def _has_non_finite(value) -> bool:
-    if type(value) is float:
-        return not math.isfinite(value)
-    if isinstance(value, dict):
-        return any(_has_non_finite(item) for item in value.values())
-    if isinstance(value, list | tuple):
-        return any(_has_non_finite(item) for item in value)
+    # A loop, not recursion: a record may nest MAX_DEPTH levels deep.
+    pending = [value]
+    while pending:
+        value = pending.pop()
+        if type(value) is float:
+            if not math.isfinite(value):
+                return True
+        elif isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list | tuple):
+            pending.extend(value)
     return False
 
 
@@ -350,6 +360,32 @@ def too_long(source: str, offset: int, line: int | None, prefix: bytes, length: 
 # ---- mapping chunks ---------------------------------------------------------------------
 
 
+@contextmanager
+def stack_headroom():
+    """Room for 4 * MAX_DEPTH more stack frames than are in use, for the time of a chunk.
+
+    Parsers and encoders recurse once or twice a level, and on Python < 3.12 they share
+    the interpreter's recursion limit with the frames already in use (an engine's, a
+    scheduler's). Without this, whether a record MAX_DEPTH levels deep is good would depend
+    on who calls. The limit is only ever raised, and restored unless changed meanwhile.
+    """
+    frame, depth = sys._getframe(), 0
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back
+    limit = sys.getrecursionlimit()
+    needed = depth + 4 * MAX_DEPTH
+    if limit >= needed:
+        yield
+        return
+    sys.setrecursionlimit(needed)
+    try:
+        yield
+    finally:
+        if sys.getrecursionlimit() == needed:
+            sys.setrecursionlimit(limit)
+
+
 def mapper_for(job) -> ChunkMapper:
     """The chunk mapper of a job object (see the module docstring)."""
     kind = getattr(job, "input_format", "json")
@@ -374,9 +410,10 @@ class ChunkMapper:
         number of its first line when known; both only label quarantined lines."""
         if not chunk:
             return ChunkResult()
-        result = self.map_fast(chunk)
-        if result is None:
-            result = self.map_by_line(chunk)
+        with stack_headroom():
+            result = self.map_fast(chunk)
+            if result is None:
+                result = self.map_by_line(chunk)
         for bad in result.bad:  # positions were relative to the chunk
             if first_line is not None:
                 bad.line = first_line + bad.line
