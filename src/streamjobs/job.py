@@ -6,7 +6,8 @@ A job is any object with a ``mapper`` method, a ``fields`` dict and an ``input_f
 job on a chunk of whole lines and returns what to write, what to count and what to
 quarantine. Every engine (local processes, Hadoop map tasks, Spark tasks, mrjob tasks) feeds
 chunks to this one function, so every engine gives the same records. Pure: no files, no
-Luigi; it runs on cluster nodes with msgspec and the standard library.
+Luigi; it runs on cluster nodes with msgspec and the standard library. The README's
+"Semantics" section states the rules in full (the order of the checks among them).
 
 JSON jobs
 ---------
