@@ -10,10 +10,12 @@ import re
 import socket
 import tempfile
 
+import luigi.configuration
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from streamjobs.config import SettingsError, streaming_settings
 from streamjobs.inputs import (
     Chunk,
     InputError,
@@ -115,15 +117,20 @@ def test_compressed_file_is_one_split_read_whole(tmp_path, data, chunk_bytes):
 names = st.sampled_from(["a", "b.json", "c.gz", "_x", ".y", "_SUCCESS", "_quarantine", ".tmp"])
 
 
+FIFO = "fifo"  # a tree entry that is a FIFO, not a file
+
+
 @st.composite
 def trees(draw) -> dict:
-    """{name: None for a file, or {name: None} for a directory of files}."""
+    """{name: None for a file, FIFO for a FIFO, or {name: None | FIFO} for a directory}."""
+    entries = st.sampled_from([None, None, None, FIFO])
     tree = {}
     for name in draw(st.lists(names, max_size=6, unique=True)):
         if draw(st.booleans()):
-            tree[name] = None
+            tree[name] = draw(entries)
         else:
-            tree[name] = dict.fromkeys(draw(st.lists(names, max_size=4, unique=True)))
+            inner = draw(st.lists(names, max_size=4, unique=True))
+            tree[name] = {n: draw(entries) for n in inner}
     return tree
 
 
@@ -131,35 +138,46 @@ def _visible(name: str) -> bool:
     return not name.startswith(("_", "."))
 
 
+def _is_dir(entry) -> bool:
+    return isinstance(entry, dict)
+
+
 def expected_files(tree: dict, how: str):
     """The files (relative paths) an input path names, stated plainly from the tree; or
-    "error" when the input is refused (a visible directory inside a listed directory, or
-    nothing to read)."""
+    "error" when the input is refused (a visible directory inside a listed directory, a
+    FIFO among the files named, or nothing to read)."""
+    named = []  # (relative path, entry)
     if how == "dir":
-        if any(_visible(n) and sub is not None for n, sub in tree.items()):
+        if any(_visible(n) and _is_dir(e) for n, e in tree.items()):
             return "error"
-        files = [n for n, sub in tree.items() if _visible(n)]
-    elif how == "dir/*":
-        files = []
-        for n, sub in sorted(tree.items()):
+        named = [(n, e) for n, e in tree.items() if _visible(n)]
+    elif how in ("dir/*", "dir/*/*"):
+        for n, e in sorted(tree.items()):
             if not _visible(n):
                 continue
-            if sub is None:
-                files.append(n)
-            else:
-                files += [f"{n}/{m}" for m in sorted(sub) if _visible(m)]
-    elif how == "dir/*/*":
-        files = [
-            f"{n}/{m}"
-            for n, sub in sorted(tree.items())
-            if _visible(n) and sub is not None
-            for m in sorted(sub)
-            if _visible(m)
-        ]
+            if not _is_dir(e):
+                if how == "dir/*":
+                    named.append((n, e))
+                continue
+            named += [(f"{n}/{m}", f) for m, f in sorted(e.items()) if _visible(m)]
     else:  # dir/_quarantine/*: a hidden directory named literally
         sub = tree.get("_quarantine")
-        files = [f"_quarantine/{m}" for m in sorted(sub or {}) if _visible(m)]
-    return sorted(files) or "error"
+        if _is_dir(sub):
+            named = [(f"_quarantine/{m}", f) for m, f in sorted(sub.items()) if _visible(m)]
+    if not named or any(entry == FIFO for _, entry in named):
+        return "error"
+    return sorted(path for path, _ in named)
+
+
+def _make(path: str, entry) -> None:
+    if entry == FIFO:
+        os.mkfifo(path)
+    elif entry is None:
+        open(path, "wb").close()
+    else:
+        os.mkdir(path)
+        for name, inner in entry.items():
+            _make(os.path.join(path, name), inner)
 
 
 @settings(max_examples=150, deadline=None)
@@ -167,25 +185,47 @@ def expected_files(tree: dict, how: str):
 def test_hidden_names_are_skipped_however_the_input_is_named(tree, how):
     with tempfile.TemporaryDirectory() as top:
         root = os.path.join(top, "dir")
-        os.mkdir(root)
-        for name, sub in tree.items():
-            if sub is None:
-                open(os.path.join(root, name), "wb").close()
-            else:
-                os.mkdir(os.path.join(root, name))
-                for inner in sub:
-                    open(os.path.join(root, name, inner), "wb").close()
+        _make(root, tree)
         want = expected_files(tree, how)
         try:
             got = sorted(os.path.relpath(f, root) for f in list_input_files(os.path.join(top, how)))
         except InputError:
-            got = "error"
+            got = "error"  # never a hang: nothing is opened
         assert got == want
-        # A file named as is is read whatever its name.
-        for name, sub in tree.items():
-            if sub is None:
-                path = os.path.join(root, name)
+        # A file named as is is read whatever its name; a FIFO so named is refused.
+        for name, entry in tree.items():
+            path = os.path.join(root, name)
+            if entry is None:
                 assert list_input_files(path) == [path]
+            elif entry == FIFO:
+                with pytest.raises(InputError, match="is a FIFO"):
+                    list_input_files(path)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(-3, 3), st.integers(-3, 3))
+def test_invalid_settings_are_refused(split_mb, processes):
+    config = luigi.configuration.get_config()
+    added = not config.has_section("streaming")
+    if added:
+        config.add_section("streaming")
+    config.set("streaming", "split_mb", str(split_mb))
+    config.set("streaming", "processes", str(processes))
+    try:
+        if split_mb < 1 or processes < 0:
+            with pytest.raises(SettingsError):
+                streaming_settings()
+        else:
+            settings_ = streaming_settings()
+            assert (settings_.split_mb, settings_.processes) == (split_mb, processes)
+    finally:
+        config.remove_option("streaming", "split_mb")
+        config.remove_option("streaming", "processes")
+        if added:
+            config.remove_section("streaming")
+    if split_mb < 1:  # and the planner never silently plans nothing
+        with pytest.raises(ValueError):
+            plan_splits([], split_mb << 20)
 
 
 def test_a_glob_over_a_previous_output_reads_only_its_records(tmp_path):
