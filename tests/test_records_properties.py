@@ -333,3 +333,30 @@ def test_the_stream_loop_of_a_hadoop_task_agrees_with_the_oracle(
     assert counters == want.counters()
     entries = [json.loads(line) for line in quarantine.getvalue().splitlines()]
     assert [(0, e["line"], e["offset"], e["reason"]) for e in entries] == want.bad
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(job_and_files(max_lines=10), st.sampled_from([64, 1 << 20]))
+def test_one_task_of_a_per_file_run_agrees_with_the_oracle(job_files, max_line_bytes):
+    name, (data,) = job_files
+    job = JOBS[name]
+    want = oracle.run(job, [data], max_line_bytes)
+    with tempfile.TemporaryDirectory() as directory:
+        source = os.path.join(directory, "f.json")
+        with open(source, "wb") as stream:
+            stream.write(data)
+        out = os.path.join(directory, "out", "f.json")
+        spec = JobSpec.of_task(job, [source], out, max_line_bytes=max_line_bytes)
+        counters = LocalEngine(spec, processes=1, progress=False).run_file()
+        with open(out, "rb") as stream:
+            lines = stream.readlines()
+        with open(os.path.join(directory, "out", "_counters", "f.json")) as stream:
+            assert json.load(stream) == counters
+        quarantine = os.path.join(directory, "out", "_quarantine", "f.json")
+        entries = []
+        if os.path.exists(quarantine):
+            with open(quarantine, "rb") as stream:
+                entries = [json.loads(line) for line in stream]
+    assert outputs_as_expected(job, lines) == expected_outputs(job, want)
+    assert counters == want.counters()
+    assert [(0, e["line"], e["offset"], e["reason"]) for e in entries] == want.bad
