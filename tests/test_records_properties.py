@@ -104,7 +104,9 @@ def object_lines(draw, fields: dict, clean: bool = False) -> bytes:
     members = []
     for name, kind in fields.items():
         if clean or draw(st.integers(0, 11)):  # usually present
-            members.append((json.dumps(name), draw(typed_value(kind, clean))))
+            # The name as is, or with its first letter escaped (the same key to JSON).
+            key = draw(st.sampled_from([json.dumps(name), f'"\\u{ord(name[0]):04x}{name[1:]}"']))
+            members.append((key, draw(typed_value(kind, clean))))
     extra_keys = st.sampled_from(['"x"', '"y"', '"sum_val"', '"amount"', '"k"', '"\\u0078"'])
     # A clean line holds an edge value now and then: in any field, at any position.
     extra = st.one_of(scalars, *[scalars] * 6, values) if clean else values
