@@ -233,10 +233,10 @@ def read_split(
 ) -> Iterator[Chunk | LongLine]:
     """Yield the split's lines as Chunks, and a LongLine for each line over the limit.
 
-    A local file planned with its size and time is checked to be a regular file before it
-    is opened, and unchanged once opened and again once its split is read.
+    A local file is checked to be a regular file before it is opened; one planned with its
+    size and time (``plan_splits``) is checked unchanged once opened and once read.
     """
-    if split.mtime_ns is None or opener is not open_binary:
+    if opener is not open_binary or _is_s3(split.path):
         with opener(split.path) as stream:
             yield from read_lines(stream, split.start, split.end, chunk_bytes, max_line_bytes)
         return
@@ -255,6 +255,8 @@ def read_split(
 
 
 def _check_unchanged(split: Split, raw) -> None:
+    if split.mtime_ns is None:
+        return  # not planned here (a runner's own split): nothing to compare with
     info = os.fstat(raw.fileno())
     if (info.st_size, info.st_mtime_ns) != (split.file_size, split.mtime_ns):
         change = "truncated" if info.st_size < split.file_size else "changed"
