@@ -9,6 +9,7 @@ lines, CRLF and lone CR, no final newline, invalid UTF-8, lines over the length 
 from __future__ import annotations
 
 import glob
+import gzip
 import io
 import json
 import os
@@ -285,8 +286,11 @@ def _run_engine(job, directory: str, processes: int, split_bytes: int, max_line_
     st.sampled_from([1, 2]),
     st.integers(16, 300),
     st.sampled_from([64, 200, 5000, 1 << 20]),
+    st.lists(st.booleans(), min_size=3, max_size=3),
 )
-def test_local_engine_agrees_with_the_oracle(job_files, processes, split_bytes, max_line_bytes):
+def test_local_engine_agrees_with_the_oracle(
+    job_files, processes, split_bytes, max_line_bytes, compress
+):
     name, files = job_files
     job = JOBS[name]
     want = oracle.run(job, files, max_line_bytes)
@@ -294,9 +298,10 @@ def test_local_engine_agrees_with_the_oracle(job_files, processes, split_bytes, 
         os.mkdir(os.path.join(directory, "in"))
         paths = []
         for i, data in enumerate(files):
-            paths.append(os.path.join(directory, "in", f"f{i}"))
+            # A compressed file is one split, its offsets those of the decompressed text.
+            paths.append(os.path.join(directory, "in", f"f{i}.gz" if compress[i] else f"f{i}"))
             with open(paths[-1], "wb") as stream:
-                stream.write(data)
+                stream.write(gzip.compress(data) if compress[i] else data)
         lines, entries, counters = _run_engine(
             job, directory, processes, split_bytes, max_line_bytes
         )
