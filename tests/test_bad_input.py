@@ -169,3 +169,54 @@ def test_per_file_tasks_quarantine_and_count_each_file(tmp_path):
         assert [e["reason"] for e in entries] == [reason for _, reason in BAD]
         assert {e["source"] for e in entries} == {os.path.join("data", file)}
         assert all(isinstance(e["line"], int) for e in entries)
+
+
+def edge_file() -> bytes:
+    """Valid records that once broke runs or depended on their neighbours, among ordinary
+    ones, with blank lines, CRLF and no final newline."""
+    nested = b"[" * 511 + b"]" * 511
+    edges = [
+        b'{"index":1,"total":1,"x":1E400}',
+        b'{"index":0,"total":0,"x":-1e999}',
+        b'{"index":1,"total":1,"x":1.7976931348623159e308}',
+        b'{"index":1,"total":1,"big":' + b"9" * 4301 + b"}",
+        b'{"index":1,"total":1,"x":' + nested + b"}",
+        b'{"index":1,"total":1,"x":[' + nested + b"]}",
+        b'{"index":1,"total":1,"s":"\\ud800"}',
+        b'{"index":true,"total":1}',
+        b'{"index":1,"total":1,"index":0.5}',
+        b"",
+    ]
+    lines = []
+    for i in range(600):
+        lines.append(b'{"index": %d, "total": 0.5, "i": %d}' % (i % 4, i))
+        if i % 20 == 0:
+            lines.append(edges[(i // 20) % len(edges)])
+    body = b"".join(line + (b"\r\n" if i % 7 == 0 else b"\n") for i, line in enumerate(lines))
+    return body + b'{"index":2,"total":2}'
+
+
+def test_edge_values_give_the_oracles_results_on_the_hadoop_engine(tmp_path, node_python):
+    from tests.test_hadoop_engine import write_config
+
+    data = edge_file()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "edges.json").write_bytes(data)
+    config = write_config(tmp_path, node_python)
+    args = ["--module", "luigi_hadoop", "TestTaskMR", "--local-scheduler", "--input-path", "in"]
+    result = run_luigi([*args, "--output-path", "out"], tmp_path, LUIGI_CONFIG_PATH=config)
+    assert result.returncode == 0, result.stdout
+    kept, _ = expected([data], 1.99)
+    want = oracle_run([data])
+    assert typed(read_output(tmp_path / "out")) == typed(kept)
+    with open(tmp_path / "out" / "_COUNTERS.json") as stream:
+        assert json.load(stream) == want.counters()
+    assert sorted(e["reason"] for e in read_quarantine(tmp_path / "out")) == sorted(
+        reason for *_, reason in want.bad
+    )
+
+
+def oracle_run(files):
+    from tests import oracle
+
+    return oracle.run(oracle.Threshold(1.99), files, DEFAULT_MAX_LINE_BYTES)
