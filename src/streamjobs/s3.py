@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from streamjobs.counters import COUNTERS_FILE
 from streamjobs.counters import dumps as dumps_counters
 from streamjobs.counters import write_file as write_counters
-from streamjobs.errors import JobError
+from streamjobs.errors import JobError, quote_path
 from streamjobs.inputs import InputError, is_hidden
 
 SCHEME = "s3://"
@@ -100,10 +100,10 @@ def list_input_files(url: str) -> list[str]:
     bucket, key = split_url(url)
     found = _matches(bucket, key)
     if found is None:
-        raise InputError(f"input path does not exist: {url}")
+        raise InputError(f"input path does not exist: {quote_path(url)}")
     if not found:
         kind = "matches no objects" if _is_glob(key) else "has no input objects"
-        raise InputError(f"input path {kind}: {url}")
+        raise InputError(f"input path {kind}: {quote_path(url)}")
     files = []
     for object_key, size in found:
         path = join_url(bucket, object_key)
@@ -172,7 +172,7 @@ def _directory_files(bucket, directory, objects):
                 continue
             raise InputError(
                 "input directory holds a directory, not a file: "
-                f"{join_url(bucket, directory + sub)}/"
+                f"{quote_path(join_url(bucket, directory + sub) + '/')}"
             )
         files.append((object_key, size))
     return files

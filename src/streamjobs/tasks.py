@@ -14,7 +14,7 @@ import luigi
 from luigi.parameter import ParameterVisibility
 from luigi.task import flatten
 
-from streamjobs.config import apply_luigi_defaults, streaming_settings
+from streamjobs.config import SettingsError, apply_luigi_defaults, streaming, streaming_settings
 from streamjobs.engines import get_engine
 from streamjobs.errors import JobError, ToolMissing, quote_path
 from streamjobs.inputs import (
@@ -157,7 +157,9 @@ class JobTask(_ExplainsJobErrors, luigi.Task):
 
     @property
     def engine_name(self) -> str:
-        return self.engine or streaming_settings().engine
+        # Only the engine here (complete() asks for it): run() checks every setting, so
+        # that an invalid one fails the task with its one-line message.
+        return self.engine or streaming().engine
 
     # ---- Luigi's interface --------------------------------------------------------------
 
@@ -189,6 +191,8 @@ class JobTask(_ExplainsJobErrors, luigi.Task):
         if type(self).mapper is JobTask.mapper or type(self).mapper is TextJobTask.mapper:
             raise JobDefinitionError(f"{type(self).__name__} must define mapper()")
         settings = streaming_settings()
+        if self.processes < 0:
+            raise SettingsError(f"--processes must be >= 0, not {self.processes}")
         if self.per_file and not self.one_file:
             problem = self._input_problem()
             if problem:
