@@ -372,10 +372,10 @@ def test_each_file_task_s3_to_s3(store, prefix, luigi_config, tmp_path):
         output = name.removesuffix(".gz")
         kept, counts = expected(plain({name: data}), THRESHOLD)
         assert canonical(records_of([objects[f"{prefix}/out/{output}"]])) == canonical(kept)
-        counters = json.loads(objects[f"{prefix}/out/_counters/{output}.json"])
+        counters = json.loads(objects[f"{prefix}/out/_counters/{output}"])
         assert counters["records"]["written"] == counts["kept"]
         assert counters["records"]["bad"] == counts["bad"]
-    assert f"{prefix}/out/_quarantine/edge.json.jsonl" in objects
+    assert f"{prefix}/out/_quarantine/edge.json" in objects
     again = run_luigi(args, cwd=tmp_path, LUIGI_CONFIG_PATH=luigi_config)
     assert again.returncode == 0, again.stdout
     assert set(keys(store, f"{prefix}/out/")) == set(objects)

@@ -117,7 +117,8 @@ def apply_luigi_defaults() -> None:
     config = luigi.configuration.get_config()
     for section, defaults in (("retcode", RETCODE_DEFAULTS), ("core", SCHEDULER_RETRY_DEFAULTS)):
         for key, value in defaults.items():
-            if not config.has_option(section, key):
+            # Luigi reads either spelling of a key (and warns about dashes).
+            if not any(config.has_option(section, k) for k in (key, key.replace("_", "-"))):
                 if not config.has_section(section):
                     config.add_section(section)
                 config.set(section, key, value)
