@@ -14,6 +14,7 @@ import luigi
 import luigi.configuration
 
 from streamjobs.errors import JobError
+from streamjobs.interrupts import Stopped
 
 DEFAULT_ENGINE = "local"
 
@@ -79,7 +80,13 @@ class _JobErrorsOnOneLine(logging.Filter):
             record.args = (getattr(error, "url", None) or _scheduler_url(error),)
             record.exc_info = None
             record.exc_text = None
-        elif isinstance(error, JobError) and isinstance(record.args, tuple):
+        elif isinstance(error, JobError) and record.msg == "Uncaught exception in luigi":
+            # A JobError before any task ran (a parameter value): the error is the story.
+            record.msg = "%s"
+            record.args = (f"{type(error).__name__}: {error}",)
+            record.exc_info = None
+            record.exc_text = None
+        elif isinstance(error, JobError | Stopped) and isinstance(record.args, tuple):
             record.msg = f"{record.msg}: %s"
             record.args = (*record.args, f"{type(error).__name__}: {error}")
             record.exc_info = None

@@ -32,6 +32,11 @@ class Interrupted(JobError):
     """SIGTERM arrived during a run."""
 
 
+class _SigtermArrived(BaseException):
+    """Raised by the SIGTERM handler of a run: not an Exception, so that nothing on the way
+    (a job's mapper errors are bad records) can take it for an error and carry on."""
+
+
 @dataclass
 class SplitReport:
     """What mapping one split (or a whole job, on Hadoop) reports back."""
@@ -87,6 +92,9 @@ def execute(
             for report in map_splits(staging):
                 accounting.add(report)
             publisher.publish(accounting.totals)
+    except _SigtermArrived:
+        publisher.abort()
+        raise Interrupted("interrupted by SIGTERM; nothing was published") from None
     except BaseException:
         publisher.abort()
         raise
@@ -101,7 +109,7 @@ def sigterm_raises():
     """SIGTERM as an exception for the duration of a run, so that clean-up runs."""
 
     def interrupt(signum, frame):
-        raise Interrupted("interrupted by SIGTERM; nothing was published")
+        raise _SigtermArrived()
 
     try:
         previous = signal.signal(signal.SIGTERM, interrupt)
