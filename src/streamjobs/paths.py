@@ -264,13 +264,14 @@ class FilePublisher:
 
         write_counters(self.staging, counters)
         sides = {quarantine_name(0): "_quarantine", COUNTERS_FILE: "_counters"}
+        # Beside the run's output directory: OUT/_counters/d1/a.json for OUT/d1/a.json.
+        root = os.path.abspath(local_path(self.owner[0])) if self.owner else self.directory
+        relative = os.path.relpath(self.final, root)
         for staged, side_dir in sides.items():
             if os.path.exists(os.path.join(self.staging, staged)):
-                os.makedirs(os.path.join(self.directory, side_dir), exist_ok=True)
-                os.replace(
-                    os.path.join(self.staging, staged),
-                    os.path.join(self.directory, side_dir, self.name),
-                )
+                side = os.path.join(root, side_dir, relative)
+                os.makedirs(os.path.dirname(side), exist_ok=True)
+                os.replace(os.path.join(self.staging, staged), side)
         try:
             # link() never replaces: a concurrent run that published first wins whole.
             os.link(os.path.join(self.staging, part_name(0)), self.final)

@@ -475,6 +475,9 @@ class S3FilePublisher:
         write_counters(self.local_staging, counters)
         directory, _, name = self.key.rpartition("/")
         directory = directory + "/" if directory else ""
+        if self.owner is not None:  # beside the run's output prefix, as for local output
+            _, directory = _output_prefix(self.owner[0])
+            name = self.key[len(directory) :]
         sides = {quarantine_name(0): "_quarantine", COUNTERS_FILE: "_counters"}
         try:
             for staged, side_dir in sides.items():
