@@ -379,7 +379,7 @@ def test_help_shows_the_defaults(tmp_path):
     result = run_luigi(["--module", "luigi_hadoop", "TestTaskMR", "--help"], cwd=tmp_path)
     assert result.returncode == 0, result.stdout
     text = " ".join(result.stdout.split())
-    for shown in ("(default: 1.99)", "(default: out_data6)", "(default: data)"):
+    for shown in ("(default: 1.99)", "(default: out_data6)", "default: data"):
         assert shown in text, result.stdout
 
 
@@ -397,7 +397,7 @@ def test_a_forgotten_local_scheduler_is_one_line_within_seconds(tmp_path):
     assert time.monotonic() - started < 15, result.stdout
     assert result.returncode != 0
     (line,) = error_lines(result.stdout)
-    assert f"no Luigi scheduler answers at http://127.0.0.1:{port}" in line, line
+    assert "no Luigi scheduler answers at" in line and f"127.0.0.1:{port}" in line, line
     assert "--local-scheduler" in line
     assert "Traceback" not in result.stdout
 

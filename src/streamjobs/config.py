@@ -69,9 +69,20 @@ class _JobErrorsOnOneLine(logging.Filter):
     needs (what, where, how many), so show it on the failure line instead of engine
     internals; any other exception keeps its traceback."""
 
+    def __init__(self):
+        super().__init__()
+        self.scheduler_reported = False
+
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
+        if record.msg in _RPC_RETRY_MESSAGES:
+            # Each retry (logged with an empty traceback, "NoneType: None"): the final
+            # line below says it all.
+            return False
         if _is_rpc_error(error):
+            if self.scheduler_reported:  # the worker and the command both report it
+                return False
+            self.scheduler_reported = True
             # Luigi's CLI logs an unreachable scheduler as an "uncaught exception".
             record.msg = (
                 "no Luigi scheduler answers at %s: start luigid (see README) or run with "
@@ -105,6 +116,8 @@ def _scheduler_url(error) -> str:
     return str(error.args[0]).rpartition(" ")[2] if error.args else "the configured address"
 
 
+# What luigi.rpc and luigi.worker log at each failed attempt to reach the scheduler.
+_RPC_RETRY_MESSAGES = ("Failed connecting to remote scheduler %r", "Failed pinging scheduler")
 _ONE_LINE_FILTER = _JobErrorsOnOneLine()
 
 # Luigi retries an unreachable central scheduler 3 times 30 s apart (a minute of silence
