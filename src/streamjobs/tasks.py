@@ -184,7 +184,11 @@ class JobTask(_ExplainsJobErrors, luigi.Task):
 
     def requires(self):
         if self.per_file and not self.one_file:
-            return list(self._file_tasks())
+            # Listed once: Luigi asks again for its summary, by when another run may have
+            # claimed the output (which would hide this run's failed tasks).
+            if "_file_task_list" not in self.__dict__:
+                self._file_task_list = list(self._file_tasks())
+            return self._file_task_list
         engine = "local" if self.one_file else self.engine_name
         return InputData(path=self.input_path, engine=engine, literal=self.one_file)
 
