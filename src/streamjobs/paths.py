@@ -192,20 +192,27 @@ def output_problem(root: str, run: str) -> OutputError | None:
     before anything runs; ``claim_output`` checks again, atomically, as each file begins."""
     root = local_path(root)
     try:
-        with open(os.path.join(root, RUN_FILE)) as stream:
-            owner = stream.read()
-    except FileNotFoundError:
-        try:
-            visible = [name for name in os.listdir(root) if not name.startswith(".")]
-        except FileNotFoundError:
-            return None
-        if not visible:
-            return None
-        owner = None
+        owner = _owner(root)
+        if owner is None:
+            try:
+                names = os.listdir(root)
+            except FileNotFoundError:
+                return None
+            if not [name for name in names if not name.startswith(".") and name != RUN_FILE]:
+                return None  # nothing there but staging
+            owner = _owner(root)  # claimed meanwhile by another task of this run?
     except OSError as exc:
         return OutputError(f"cannot read {quote_path(root)}: {exc.strerror}")
     problem = _foreign_output(root, owner, run)
     return OutputError(problem) if problem else None
+
+
+def _owner(root: str) -> str | None:
+    try:
+        with open(os.path.join(root, RUN_FILE)) as stream:
+            return stream.read()
+    except FileNotFoundError:
+        return None
 
 
 def claim_output(root: str, run: str) -> None:

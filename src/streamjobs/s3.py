@@ -427,8 +427,9 @@ def output_problem(root: str, run: str) -> S3OutputError | None:
     owner = _read_object(bucket, prefix + RUN_FILE)
     if owner is None:
         names = {key[len(prefix) :].split("/")[0] for key, _ in _list_objects(bucket, prefix)}
-        if not [name for name in names if not name.startswith(".")]:
+        if not [name for name in names if not name.startswith(".") and name != RUN_FILE]:
             return None  # nothing there but staging
+        owner = _read_object(bucket, prefix + RUN_FILE)  # claimed meanwhile by this run?
     problem = _foreign_output(root, owner, run)
     return S3OutputError(problem) if problem else None
 
