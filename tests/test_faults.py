@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.conftest import luigi_env
 from tests.oracle import canonical, expected
 
@@ -294,9 +296,10 @@ def assert_whole_per_file_outputs(output_dir, threshold: float = 1.99) -> list[s
     return published
 
 
-def test_sigterm_stops_every_per_file_task_and_nothing_appears_after(tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_stops_every_per_file_task_and_nothing_appears_after(tmp_path, workers):
     make_per_file_input(tmp_path / "in")
-    process = start_per_file(tmp_path, "out")
+    process = start_per_file(tmp_path, "out", "--workers", workers)
     wait_for_staging(process, tmp_path / "out")
     tasks = children(process.pid)
     process.send_signal(signal.SIGTERM)

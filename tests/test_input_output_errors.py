@@ -150,9 +150,13 @@ def test_disk_full_on_a_small_file_system(tmp_path):
     assert mounted.returncode == 0, f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}"
     try:
         (tmp_path / "in").mkdir()
-        (tmp_path / "in" / "a").write_bytes(GOOD_LINES * 20)
-        result = run_job(tmp_path, "--input-path", "in", "--output-path", "small/out")
+        for name in ("a", "b", "c"):  # three splits in two worker processes
+            (tmp_path / "in" / name).write_bytes(GOOD_LINES * 20)
+        result = run_job(
+            tmp_path, "--input-path", "in", "--output-path", "small/out", "--processes", "2"
+        )
         assert_failed_cleanly(result, tmp_path, "small/out", "No space left on device")
+        assert "InvalidStateError" not in result.stdout
         assert os.listdir(mount) == []
     finally:
         subprocess.run(["umount", str(mount)], check=True)

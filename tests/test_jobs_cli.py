@@ -402,6 +402,7 @@ def test_a_forgotten_local_scheduler_is_one_line_within_seconds(tmp_path):
     assert "Traceback" not in result.stdout
 
 
+@pytest.mark.parametrize("shape", ["whole", "per-file"])
 @pytest.mark.parametrize(
     "module,task,data",
     [
@@ -409,17 +410,18 @@ def test_a_forgotten_local_scheduler_is_one_line_within_seconds(tmp_path):
         ("error_lines", "ErrorLines", b"ERROR: disk: full\nINFO: fine\nERROR:x\n"),
     ],
 )
-def test_the_examples_run_from_their_directory(tmp_path, module, task, data):
+def test_the_examples_run_from_their_directory(tmp_path, module, task, data, shape):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.log").write_bytes(data)
+    extra = ["--workers", "2", "--per-file"] if shape == "per-file" else []
     result = run_luigi(
         ["--module", module, task, "--local-scheduler"]
-        + ["--input-path", "in", "--output-path", "out", "--workers", "2", "--per-file"],
+        + ["--input-path", "in", "--output-path", "out", *extra],
         cwd=tmp_path,
         PYTHONPATH=os.path.join(ROOT, "examples"),
     )
     assert result.returncode == 0, result.stdout
-    got = (tmp_path / "out" / "a.log").read_bytes()
+    got = (tmp_path / "out" / ("a.log" if shape == "per-file" else "part-00000")).read_bytes()
     if task == "SalesOver":
         assert [json.loads(line) for line in got.splitlines()] == [
             {"price": 30, "qty": 4, "amount": 120}
