@@ -85,13 +85,18 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def descendants(pid: int) -> list[int]:
+    found = children(pid)
+    return found + [grandchild for child in found for grandchild in descendants(child)]
+
+
 def wait_until_mid_run(process: subprocess.Popen, cwd, output: str) -> list[int]:
     """Wait for the worker pool and a first part file in staging; the worker PIDs."""
     deadline = time.monotonic() + 60
     staging = os.path.join(cwd, f".{os.path.basename(output)}.tmp-*", "part-*")
     while time.monotonic() < deadline:
         assert process.poll() is None, process.stdout.read()
-        workers = children(process.pid)
+        workers = descendants(process.pid)
         if len(workers) >= 2 and glob.glob(staging):
             return workers
         time.sleep(0.02)
@@ -161,9 +166,9 @@ def test_worker_killed_mid_run_then_rerun(tmp_path):
     assert_exact_output(tmp_path, "out")
 
 
-def _interrupt(tmp_path, send) -> tuple[int, str, float]:
+def _interrupt(tmp_path, send, *extra: str) -> tuple[int, str, float]:
     make_input(tmp_path / "in")
-    process = start_job(tmp_path, "out", "--processes", "2")
+    process = start_job(tmp_path, "out", "--processes", "2", *extra)
     workers = wait_until_mid_run(process, tmp_path, "out")
     sent = time.monotonic()
     send(process)
@@ -193,6 +198,20 @@ def test_sigterm_stops_promptly_and_cleans_up(tmp_path):
     (line,) = error_lines(out)
     assert line.endswith("Interrupted: interrupted by SIGTERM; nothing was published"), out
     assert "Traceback" not in out and "InvalidStateError" not in out, out
+
+
+def test_sigterm_with_the_job_in_a_task_process_of_workers_2(tmp_path):
+    """--workers 2 runs the job in a Luigi task process with its own worker processes."""
+    code, out, elapsed = _interrupt(
+        tmp_path, lambda p: p.send_signal(signal.SIGTERM), "--workers", "2"
+    )
+    assert code == 2, out
+    assert elapsed < 10, out
+    assert "Traceback" not in out and "InvalidStateError" not in out, out
+    assert any(
+        line.endswith("Interrupted: interrupted by SIGTERM; nothing was published")
+        for line in error_lines(out)
+    ), out
 
 
 def test_two_identical_runs_at_once(tmp_path):
@@ -311,6 +330,21 @@ def test_sigterm_stops_every_per_file_task_and_nothing_appears_after(tmp_path, w
     listing = sorted(os.listdir(tmp_path / "out"))
     time.sleep(1.5)  # nothing runs on after the command returned
     assert sorted(os.listdir(tmp_path / "out")) == listing
+    assert not staged_files(tmp_path / "out")
+    assert len(assert_whole_per_file_outputs(tmp_path / "out")) < len(PER_FILE_NAMES)
+
+
+def test_ctrl_c_stops_every_per_file_task_in_one_line(tmp_path):
+    make_per_file_input(tmp_path / "in")
+    process = start_per_file(tmp_path, "out")
+    wait_for_staging(process, tmp_path / "out")
+    tasks = children(process.pid)
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal sends it: the whole group
+    code, out = finish(process, timeout=30)
+    assert code == -signal.SIGINT, out
+    assert "Traceback" not in out, out
+    assert error_lines(out)[-1].startswith("ERROR: interrupted by Ctrl-C (SIGINT)"), out
+    assert_gone(tasks)
     assert not staged_files(tmp_path / "out")
     assert len(assert_whole_per_file_outputs(tmp_path / "out")) < len(PER_FILE_NAMES)
 
