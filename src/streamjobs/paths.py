@@ -7,6 +7,7 @@ into a staging directory beside it and publish by renaming the whole directory i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -106,7 +107,12 @@ def _remove_stale(parent: str, name: str) -> None:
     for entry in entries:
         pid = entry[len(prefix) :].partition("-")[0]
         if entry.startswith(prefix) and pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+            path = os.path.join(parent, entry)
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):  # another run removed it
+                    os.unlink(path)
 
 
 def _alive(pid: int) -> bool:
@@ -220,6 +226,7 @@ def claim_output(root: str, run: str) -> None:
     once: the first of two runs to claim it wins), or raise OutputError."""
     path = os.path.join(root, RUN_FILE)
     os.makedirs(root, exist_ok=True)
+    _remove_stale(root, RUN_FILE)  # the draft of a claim killed half-way
     if not os.path.exists(path):
         problem = output_problem(root, run)
         if problem:

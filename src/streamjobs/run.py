@@ -86,22 +86,33 @@ def execute(
     appears); see ``paths``, ``s3`` and ``engines.hadoop``.
     """
     accounting = Accounting(max_bad_records)
-    staging = publisher.begin()
-    try:
-        with sigterm_raises():
+    with sigterm_raises():
+        try:
+            staging = publisher.begin()
+        except (_SigtermArrived, KeyboardInterrupt) as interruption:
+            # Interrupted half-way through creating the staging area: remove what is there.
+            publisher.abort()
+            if isinstance(interruption, _SigtermArrived):
+                raise _interrupted() from None
+            raise
+        try:
             for report in map_splits(staging):
                 accounting.add(report)
             publisher.publish(accounting.totals)
-    except _SigtermArrived:
-        publisher.abort()
-        raise Interrupted("interrupted by SIGTERM; nothing was published") from None
-    except BaseException:
-        publisher.abort()
-        raise
+        except _SigtermArrived:
+            publisher.abort()
+            raise _interrupted() from None
+        except BaseException:
+            publisher.abort()
+            raise
     logger.info(counters_mod.summary(accounting.totals, publisher.final))
     if accounting.examples:
         logger.warning("streamjobs: bad records, first of them: %s", "; ".join(accounting.examples))
     return accounting.totals
+
+
+def _interrupted() -> Interrupted:
+    return Interrupted("interrupted by SIGTERM; nothing was published")
 
 
 @contextmanager
@@ -109,6 +120,7 @@ def sigterm_raises():
     """SIGTERM as an exception for the duration of a run, so that clean-up runs."""
 
     def interrupt(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut clean-up
         raise _SigtermArrived()
 
     try:
