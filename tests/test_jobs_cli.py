@@ -358,7 +358,6 @@ def test_a_non_empty_output_directory_is_refused_before_the_input_is_read(tmp_pa
         (["--threshold", "abc"], "--threshold must be a number, not 'abc'"),
         (["--threshold", "nan"], "--threshold must be a finite number, not nan"),
         (["--threshold", "inf"], "--threshold must be a finite number, not inf"),
-        (["--processes", "-1"], "--processes must be 0 or more, not -1"),
     ],
 )
 def test_an_invalid_parameter_is_one_line_and_exit_4(tmp_path, args, message):
