@@ -15,8 +15,9 @@ import luigi
 from streamjobs.errors import JobError
 
 
-class ParameterError(JobError):
-    """A parameter value that cannot be used; the message names the parameter."""
+class ParameterError(JobError, ValueError):
+    """A parameter value that cannot be used; the message names the parameter. A
+    ValueError too, as Luigi's own parameters raise for a value they cannot parse."""
 
 
 def _flag(parameter) -> str:
