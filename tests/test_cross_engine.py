@@ -118,7 +118,8 @@ def whole_output(out: str, data: str):
 
 
 def per_file_output(out: str, data: str):
-    records = [p for p in files_under(out) if "/_counters/" not in p and "/_quarantine/" not in p]
+    # Names starting with "_" are not outputs (_counters/, _quarantine/, the _RUN marker).
+    records = [p for p in files_under(out) if not os.path.relpath(p, out).startswith("_")]
     counters = {"records": Counter(), "bad_records": Counter()}
     for path in (p for p in files_under(out) if "/_counters/" in p):
         with open(path) as stream:
