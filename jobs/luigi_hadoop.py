@@ -17,7 +17,7 @@ class TestTaskMR(streamjobs.JobTask):
     """Keep records whose ``index + total`` exceeds ``threshold``; add ``sum_val``."""
 
     output_path = luigi.Parameter(default="out_data6", description="Output directory.")
-    threshold = luigi.FloatParameter(
+    threshold = streamjobs.FiniteFloatParameter(
         default=1.99, description="Keep records whose index + total is above this."
     )
     fields = {"index": float, "total": float}

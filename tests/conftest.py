@@ -68,13 +68,33 @@ def node_requirements() -> list[str]:
     with open(os.path.join(ROOT, "pyproject.toml")) as stream:
         text = stream.read()
     block = re.search(r"^node = \[(.*?)\]", text, re.S | re.M).group(1)
-    return [re.split(r"[<>=!~ \[]", item)[0] for item in re.findall(r'"([^"]+)"', block)]
+    return [re.split(r"[<>=!~ \[;]", item)[0] for item in re.findall(r'"([^"]+)"', block)]
+
+
+def requirement_tree(names: list[str]) -> list[metadata.Distribution]:
+    """The installed distributions of ``names`` and everything they require (extras and
+    requirements whose markers do not hold here left out)."""
+    from packaging.requirements import Requirement
+
+    found: dict[str, metadata.Distribution] = {}
+    pending = list(names)
+    while pending:
+        dist = metadata.distribution(pending.pop())
+        key = dist.metadata["Name"].lower().replace("_", "-")
+        if key in found:
+            continue
+        found[key] = dist
+        for text in dist.requires or []:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                pending.append(requirement.name)
+    return list(found.values())
 
 
 @pytest.fixture(scope="session")
 def node_python(tmp_path_factory) -> str:
-    """A venv without system site-packages holding only the node requirements (copied
-    from this environment's installs: no network)."""
+    """A venv without system site-packages holding only the node requirements and their
+    own requirements (copied from this environment's installs: no network)."""
     home = tmp_path_factory.mktemp("node-python")
     venv.EnvBuilder(system_site_packages=False, with_pip=False, symlinks=True).create(home)
     python = str(home / "bin" / "python")
@@ -84,16 +104,17 @@ def node_python(tmp_path_factory) -> str:
         text=True,
         env=clean,
     ).strip()
-    for name in node_requirements():
-        dist = metadata.distribution(name)
+    for dist in requirement_tree(node_requirements()):
         for file in dist.files or []:
             source = dist.locate_file(file)
-            if os.path.isfile(source):
+            if os.path.isfile(source) and "__pycache__" not in str(file):
                 target = os.path.join(site, str(file))
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 shutil.copy2(source, target)
     probe = "import importlib.util as u; print([bool(u.find_spec(m)) for m in MODULES])"
     probe = probe.replace("MODULES", repr(("msgspec", "luigi", "streamjobs")))
     found = subprocess.check_output([python, "-c", probe], text=True, env=clean).strip()
-    assert found == "[True, False, False]"
+    assert found == "[True, True, False]"
+    # Luigi's own requirements came along: a task importing luigi works.
+    subprocess.check_call([python, "-c", "import luigi, luigi.task, msgspec"], env=clean)
     return python

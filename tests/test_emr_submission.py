@@ -21,6 +21,7 @@ import uuid
 import boto3
 import pytest
 
+from streamjobs.spec import JobSpec
 from tests.conftest import ROOT, luigi_env
 from tests.test_jobs_cli import unseen_lines
 
@@ -31,6 +32,12 @@ DUMMY_CREDENTIALS = {
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 WAIT_SECONDS = 90
+
+
+def default_sigint():
+    # A test started in the background (``cmd &``) has SIGINT ignored, and the job would
+    # inherit that: the Ctrl-C this test sends must do what it does in a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def free_port() -> int:
@@ -112,14 +119,15 @@ def conf_for_moto(project_dir, endpoint: str) -> str:
     return str(path)
 
 
-def wait_for(condition, what: str, job: subprocess.Popen):
+def wait_for(condition, what: str, job: subprocess.Popen, log_path):
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
         value = condition()
         if value:
             return value
         if job.poll() is not None:
-            raise AssertionError(f"the job exited ({job.returncode}) before {what}")
+            log = log_path.read_text(errors="replace")
+            raise AssertionError(f"the job exited ({job.returncode}) before {what}:\n{log}")
         if time.monotonic() > deadline:
             raise AssertionError(f"no {what} within {WAIT_SECONDS} s")
         time.sleep(0.5)
@@ -143,15 +151,18 @@ def test_submission_and_cluster_terminated_on_interrupt(
     before = {c["Id"] for c in emr.list_clusters()["Clusters"]}
 
     log_path = tmp_path / "job.log"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     with open(log_path, "wb") as log:
         job = subprocess.Popen(
             [sys.executable, "-m", "mr_json_filter", "-r", "emr"]
             + ["-c", conf_for_moto(project_dir, moto_endpoint), "--threshold", "1.5"]
             + ["-o", f"s3://{bucket}/out/", f"s3://{bucket}/data/"],
             cwd=project_dir,
-            env=luigi_env(STREAMJOBS_BUCKET=bucket, **DUMMY_CREDENTIALS),
+            env=luigi_env(STREAMJOBS_BUCKET=bucket, TMPDIR=str(scratch), **DUMMY_CREDENTIALS),
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=default_sigint,
         )
         try:
 
@@ -162,9 +173,12 @@ def test_submission_and_cluster_terminated_on_interrupt(
                         return steps and (cluster["Id"], steps)
                 return None
 
-            cluster_id, steps = wait_for(new_cluster_with_step, "cluster with a step", job)
+            found = wait_for(new_cluster_with_step, "cluster with a step", job, log_path)
+            cluster_id, steps = found
             # mrjob waits for the step (which moto never runs): that is where it is stopped.
-            wait_for(lambda: b"RUNNING" in log_path.read_bytes(), "wait for the step", job)
+            wait_for(
+                lambda: b"RUNNING" in log_path.read_bytes(), "wait for the step", job, log_path
+            )
 
             cluster = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]
             assert cluster["ReleaseLabel"] == "emr-7.5.0"
@@ -179,7 +193,7 @@ def test_submission_and_cluster_terminated_on_interrupt(
                 for g in groups
             ) == [("CORE", "m5.xlarge", 2), ("MASTER", "m5.xlarge", 1)]
 
-            # Uploads: the job script and the project's wheel, byte for byte.
+            # Uploads: the task script, the job's module, its spec and the project's wheel.
             tmp_prefix = "mrjob-tmp/"
             keys = {
                 obj["Key"]
@@ -191,8 +205,15 @@ def test_submission_and_cluster_terminated_on_interrupt(
                 return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
             assert uploaded(WHEEL) == (project_dir / "dist" / WHEEL).read_bytes()
-            with open(os.path.join(ROOT, "jobs", "mr_json_filter.py"), "rb") as script:
-                assert uploaded("wd/mr_json_filter.py") == script.read()
+            task_script = os.path.join(ROOT, "src", "streamjobs", "mrjob", "mrtask.py")
+            with open(task_script, "rb") as script:
+                assert uploaded("wd/mrtask.py") == script.read()
+            with open(os.path.join(ROOT, "jobs", "luigi_hadoop.py"), "rb") as module:
+                assert uploaded("wd/luigi_hadoop.py") == module.read()
+            spec = JobSpec.from_json(uploaded("wd/job-spec.json").decode())
+            assert spec.job == "luigi_hadoop:TestTaskMR"
+            assert float(spec.params["threshold"]) == 1.5
+            assert spec.inputs == [f"s3://{bucket}/data/"]
 
             # Bootstrap: every node gets Python 3.11 and the project from the uploaded wheel.
             (action,) = emr.list_bootstrap_actions(ClusterId=cluster_id)["BootstrapActions"]
@@ -218,8 +239,8 @@ def test_submission_and_cluster_terminated_on_interrupt(
             assert arg("-output") == f"s3://{bucket}/out/"
             assert arg("-inputformat") == "org.apache.hadoop.mapred.lib.NLineInputFormat"
             assert arg("-mapper") == (
-                "/bin/sh -x manifest-setup.sh python3.11 mr_json_filter.py"
-                " --step-num=0 --mapper --threshold 1.5"
+                "/bin/sh -x manifest-setup.sh python3.11 mrtask.py"
+                " --step-num=0 --mapper --job-spec job-spec.json"
             )
             manifest = arg("-input")
             assert manifest.startswith(f"s3://{bucket}/{tmp_prefix}")
@@ -227,7 +248,8 @@ def test_submission_and_cluster_terminated_on_interrupt(
                 f"s3://{bucket}/{key}" for key in sorted(inputs)
             ]
             shipped = {entry.rsplit("#", 1)[1] for entry in arg("-files").split(",")}
-            assert {"mr_json_filter.py", "mrjob.zip", "manifest-setup.sh"} <= shipped
+            assert {"mrtask.py", "luigi_hadoop.py", "job-spec.json", "mrjob.zip"} <= shipped
+            assert "manifest-setup.sh" in shipped
 
             job.send_signal(interrupt)
             returncode = job.wait(timeout=WAIT_SECONDS)
@@ -241,3 +263,4 @@ def test_submission_and_cluster_terminated_on_interrupt(
     assert f"Terminating cluster: {cluster_id}" in output
     state = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["State"]
     assert state in ("TERMINATING", "TERMINATED"), output
+    assert os.listdir(scratch) == [], "the interrupted run left its local scratch files"

@@ -8,9 +8,9 @@ import json
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from streamjobs.inputs import _has_long_line
-from streamjobs.records import ThresholdFilter, _lines_at
-from tests import oracle
+from streamjobs.inputs import has_long_line
+from streamjobs.job import _lines_at, mapper_for
+from tests import oracle, property_jobs
 
 NUMBERS = [
     "0.5",
@@ -34,7 +34,18 @@ LINES = st.one_of(
         lambda i, t, extra: f'{{"index": {i}, "total": {t}{extra}}}',
         st.sampled_from(NUMBERS),
         st.sampled_from(NUMBERS),
-        st.sampled_from(["", ', "name": "x"', ', "n": {"a": [1, 2]}', ', "sum_val": 0']),
+        st.sampled_from(
+            [
+                "",
+                ', "name": "x"',
+                ', "n": {"a": [1, 2]}',
+                ', "sum_val": 0',
+                ', "x": 1E400',
+                ', "x": -1e999',
+                ', "x": 1.7976931348623159e308',
+                ', "x": ' + "9" * 4301,
+            ]
+        ),
     ),
     st.sampled_from(
         [
@@ -57,10 +68,9 @@ LINES = st.one_of(
 )
 
 
-def run_both_paths(job: ThresholdFilter, chunk: bytes):
-    fast = job.map_chunk(chunk)
-    slow = job._map_chunk_by_line(chunk, "", 0, 1)
-    return fast, slow
+def run_both_paths(job, chunk: bytes):
+    mapper = mapper_for(job)
+    return mapper.map_chunk(chunk, "", 0, 0), mapper.map_by_line(chunk)
 
 
 @settings(max_examples=400, deadline=None)
@@ -68,6 +78,7 @@ def run_both_paths(job: ThresholdFilter, chunk: bytes):
     lines=st.lists(LINES, min_size=1, max_size=30),
     final_newline=st.booleans(),
     threshold=st.sampled_from([1.99, 0.0, -1e308, 2.0, 9007199254740992.0]),
+    prefilter=st.booleans(),
 )
 # One object over two lines and two objects on one line: as many objects as lines, first
 # and last bytes as a good chunk's. Only the check of every line break catches it.
@@ -75,16 +86,26 @@ def run_both_paths(job: ThresholdFilter, chunk: bytes):
     lines=['{"index": 1,', '"total": 1}', '{"index": 1, "total": 1} {"index": 1, "total": 1}'],
     final_newline=True,
     threshold=0.0,
+    prefilter=True,
 )
-def test_map_chunk_agrees_with_the_oracle_and_the_exact_path(lines, final_newline, threshold):
+def test_map_chunk_agrees_with_the_oracle_and_the_exact_path(
+    lines, final_newline, threshold, prefilter
+):
     chunk = "\n".join(lines).encode("utf-8", "surrogatepass") + (b"\n" if final_newline else b"")
-    job = ThresholdFilter(threshold)
+    jobs = property_jobs
+    job = (jobs.TestTaskMR if prefilter else jobs.MRWithoutPrefilter)(threshold=threshold)
     fast, slow = run_both_paths(job, chunk)
     assert fast.output == slow.output
-    assert (fast.read, fast.blank, len(fast.bad)) == (slow.read, slow.blank, len(slow.bad))
-    kept, counts = oracle.expected([chunk], threshold)
-    assert oracle.canonical(json.loads(line) for line in fast.output) == oracle.canonical(kept)
-    assert (len(fast.bad), fast.blank) == (counts["bad"], counts["blank"])
+    assert [(b.offset, b.line, b.reason) for b in fast.bad] == [
+        (b.offset, b.line, b.reason) for b in slow.bad
+    ]
+    assert (fast.read, fast.blank) == (slow.read, slow.blank)
+    want = oracle.run(oracle.Threshold(threshold), [chunk])
+    assert [oracle.typed(oracle.read_json_line(line)) for line in fast.output] == [
+        oracle.typed(record) for record in want.output
+    ]
+    assert [b.reason for b in fast.bad] == [reason for *_, reason in want.bad]
+    assert fast.blank == want.blank
 
 
 @settings(max_examples=200, deadline=None)
@@ -95,22 +116,24 @@ def test_map_chunk_agrees_with_the_oracle_and_the_exact_path(lines, final_newlin
 def test_good_chunks_take_the_fast_path_and_keep_the_input_order(values, threshold):
     lines = [f'{{"index": {v!r}, "total": 0.5, "k": {i}}}\n' for i, v in enumerate(values)]
     chunk = "".join(lines).encode()
-    job = ThresholdFilter(threshold)
-    fast = job._map_chunk_fast(chunk)
-    assert fast is not None  # every line is good: no fallback
     expected = [i for i, v in enumerate(values) if v + 0.5 > threshold]
-    assert [json.loads(line)["k"] for line in fast.output] == expected
-    assert fast.output == job._map_chunk_by_line(chunk, "", 0, 1).output
+    jobs = property_jobs
+    for job in (jobs.TestTaskMR(threshold=threshold), jobs.MRWithoutPrefilter(threshold=threshold)):
+        mapper = mapper_for(job)
+        fast = mapper.map_fast(chunk)
+        assert fast is not None  # every line is good: no fallback
+        assert [json.loads(line)["k"] for line in fast.output] == expected
+        assert fast.output == mapper.map_by_line(chunk).output
 
 
 @given(st.lists(st.binary(max_size=20).map(lambda b: b.replace(b"\n", b"")), min_size=1))
 def test_lines_at_finds_the_lines_a_split_would(lines):
     chunk = b"\n".join(lines) + b"\n"
     numbers = list(range(0, len(lines), 3))
-    assert list(_lines_at(chunk, numbers, len(chunk) / len(lines))) == [lines[i] for i in numbers]
+    assert list(_lines_at(chunk, numbers, len(lines))) == [lines[i] for i in numbers]
 
 
 @given(st.binary(max_size=60).map(lambda b: b.replace(b"a", b"\n")), st.integers(0, 12))
 def test_the_long_line_test_matches_splitting_the_chunk(chunk, limit):
     expected = any(len(line) > limit for line in chunk.split(b"\n"))
-    assert _has_long_line(chunk, limit) == expected
+    assert has_long_line(chunk, limit) == expected

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import json
 import os
 import random
+import time
 
 import pytest
 
 from streamjobs.generate import generate
+from streamjobs.tools.local_luigid import free_port
 from tests import oracle
-from tests.conftest import run_luigi
+from tests.conftest import ROOT, run_luigi
 
 
 def unseen_lines(seed: int, count: int) -> bytes:
@@ -200,7 +203,7 @@ def test_lotsotasks_writes_one_output_file_per_input(tmp_path, unseen_input, wor
         with open(out / name, "rb") as output:
             got = [json.loads(line) for line in output]
         assert oracle.canonical(got) == oracle.canonical(kept)
-        counters = json.loads((out / "_counters" / f"{name}.json").read_text())
+        counters = json.loads((out / "_counters" / name).read_text())
         assert counters["records"]["written"] == len(kept)
 
 
@@ -256,3 +259,171 @@ def test_the_generator_is_reproducible(tmp_path):
         assert open(one, "rb").read() == open(two, "rb").read()
     line = json.loads(open(first[0]).readline())
     assert set(line) == {"index", "total"} and 0 <= line["index"] < 1
+
+
+def per_file(tmp_path, input_path: str, *extra: str, out: str = "out"):
+    return run_luigi(
+        ["--module", "luigi_hadoop", "TestTaskMR", "--local-scheduler", "--per-file"]
+        + ["--input-path", input_path, "--output-path", out, *extra],
+        cwd=tmp_path,
+    )
+
+
+def error_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("ERROR")]
+
+
+def test_per_file_inputs_for_one_output_name_are_refused_before_anything_runs(tmp_path):
+    (tmp_path / "in").mkdir()
+    data = b'{"index": 1, "total": 1.5}\n'
+    (tmp_path / "in" / "a.json").write_bytes(data)
+    (tmp_path / "in" / "a.json.gz").write_bytes(gzip.compress(data))
+    (tmp_path / "in" / "a.json.bz2").write_bytes(bz2.compress(data))
+    result = per_file(tmp_path, "in")
+    assert result.returncode == 2, result.stdout
+    (line,) = error_lines(result.stdout)
+    assert "would both write" in line and "a.json" in line
+    assert "Traceback" not in result.stdout
+    assert not (tmp_path / "out").exists()  # nothing ran, nothing written
+
+
+def test_same_named_files_in_globbed_directories_keep_their_directories(tmp_path):
+    for number in (1, 2):
+        (tmp_path / "in" / f"d{number}").mkdir(parents=True)
+        line = b'{"index": %d, "total": 1.5}\n' % number
+        (tmp_path / "in" / f"d{number}" / "a.json").write_bytes(line)
+    result = per_file(tmp_path, "in/d*/a.json")
+    assert result.returncode == 0, result.stdout
+    for number in (1, 2):
+        got = json.loads((tmp_path / "out" / f"d{number}" / "a.json").read_bytes())
+        assert got["index"] == number
+        counters = json.loads(
+            (tmp_path / "out" / "_counters" / f"d{number}" / "a.json").read_text()
+        )
+        assert counters["records"]["written"] == 1
+
+
+def test_an_input_file_with_glob_characters_is_read_as_itself(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "br[1].json").write_bytes(b'{"index": 5, "total": 1}\n')
+    (tmp_path / "in" / "br1.json").write_bytes(b'{"index": 7, "total": 1}\n')
+    result = per_file(tmp_path, "in")
+    assert result.returncode == 0, result.stdout
+    assert json.loads((tmp_path / "out" / "br[1].json").read_bytes())["index"] == 5
+    assert json.loads((tmp_path / "out" / "br1.json").read_bytes())["index"] == 7
+
+
+def test_any_job_runs_per_file_and_a_different_run_is_refused(tmp_path, unseen_input):
+    data, contents = unseen_input
+    result = per_file(tmp_path, str(data), "--threshold", "1.5", "--workers", "2")
+    assert result.returncode == 0, result.stdout
+    out = tmp_path / "out"
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    for name, content in zip(["a.json", "b.json", "c.json"], contents, strict=True):
+        kept, _ = oracle.expected([content], 1.5)
+        got = [json.loads(line) for line in (out / name).read_bytes().splitlines()]
+        assert oracle.canonical(got) == oracle.canonical(kept)
+        assert json.loads((out / "_counters" / name).read_text())["records"]["written"] == len(kept)
+    # Another threshold into the same directory: refused whole, before anything runs.
+    other = per_file(tmp_path, str(data), "--threshold", "0.5")
+    assert other.returncode == 2, other.stdout
+    (line,) = error_lines(other.stdout)
+    assert "holds the output of another run" in line
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    # The same command again finds its own output complete.
+    again = per_file(tmp_path, str(data), "--threshold", "1.5")
+    assert again.returncode == 0 and "complete ones were encountered" in again.stdout
+
+
+def test_a_non_empty_output_directory_is_refused_before_the_input_is_read(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.json.gz").write_bytes(b"not gzip at all")  # fails when read
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_bytes(b"mine\n")
+    for extra in ([], ["--per-file"]):
+        result = run_luigi(
+            ["--module", "luigi_hadoop", "TestTaskMR", "--local-scheduler", *extra]
+            + ["--input-path", "in", "--output-path", "out"],
+            cwd=tmp_path,
+        )
+        assert result.returncode == 2, result.stdout
+        (line,) = error_lines(result.stdout)
+        assert "exists and is not empty" in line and "a.json.gz" not in line, line
+        assert os.listdir(tmp_path / "out") == ["notes.txt"]
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--threshold", "abc"], "--threshold must be a number, not 'abc'"),
+        (["--threshold", "nan"], "--threshold must be a finite number, not nan"),
+        (["--threshold", "inf"], "--threshold must be a finite number, not inf"),
+    ],
+)
+def test_an_invalid_parameter_is_one_line_and_exit_4(tmp_path, args, message):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.json").write_bytes(b'{"index": 1, "total": 1.5}\n')
+    result = run_luigi(
+        ["--module", "luigi_hadoop", "TestTaskMR", "--local-scheduler"]
+        + ["--input-path", "in", "--output-path", "out", *args],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 4, result.stdout
+    assert error_lines(result.stdout) == [f"ERROR: ParameterError: {message}"], result.stdout
+    assert "Traceback" not in result.stdout
+    assert not (tmp_path / "out").exists()
+
+
+def test_help_shows_the_defaults(tmp_path):
+    result = run_luigi(["--module", "luigi_hadoop", "TestTaskMR", "--help"], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout
+    text = " ".join(result.stdout.split())
+    for shown in ("(default: 1.99)", "(default: out_data6)", "default: data"):
+        assert shown in text, result.stdout
+
+
+def test_a_forgotten_local_scheduler_is_one_line_within_seconds(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.json").write_bytes(b'{"index": 1, "total": 1.5}\n')
+    port = str(free_port())
+    started = time.monotonic()
+    result = run_luigi(
+        ["--module", "luigi_hadoop", "TestTaskMR", "--scheduler-host", "127.0.0.1"]
+        + ["--scheduler-port", port, "--input-path", "in", "--output-path", "out"],
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert time.monotonic() - started < 15, result.stdout
+    assert result.returncode != 0
+    (line,) = error_lines(result.stdout)
+    assert "no Luigi scheduler answers at" in line and f"127.0.0.1:{port}" in line, line
+    assert "--local-scheduler" in line
+    assert "Traceback" not in result.stdout
+
+
+@pytest.mark.parametrize("shape", ["whole", "per-file"])
+@pytest.mark.parametrize(
+    "module,task,data",
+    [
+        ("sales_job", "SalesOver", b'{"price": 30, "qty": 4}\n{"price": 1, "qty": 1}\n'),
+        ("error_lines", "ErrorLines", b"ERROR: disk: full\nINFO: fine\nERROR:x\n"),
+    ],
+)
+def test_the_examples_run_from_their_directory(tmp_path, module, task, data, shape):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.log").write_bytes(data)
+    extra = ["--workers", "2", "--per-file"] if shape == "per-file" else []
+    result = run_luigi(
+        ["--module", module, task, "--local-scheduler"]
+        + ["--input-path", "in", "--output-path", "out", *extra],
+        cwd=tmp_path,
+        PYTHONPATH=os.path.join(ROOT, "examples"),
+    )
+    assert result.returncode == 0, result.stdout
+    got = (tmp_path / "out" / ("a.log" if shape == "per-file" else "part-00000")).read_bytes()
+    if task == "SalesOver":
+        assert [json.loads(line) for line in got.splitlines()] == [
+            {"price": 30, "qty": 4, "amount": 120}
+        ]
+    else:
+        assert got == b"ERROR\tdisk: full\nERROR\tx\n"

@@ -372,13 +372,20 @@ def test_each_file_task_s3_to_s3(store, prefix, luigi_config, tmp_path):
         output = name.removesuffix(".gz")
         kept, counts = expected(plain({name: data}), THRESHOLD)
         assert canonical(records_of([objects[f"{prefix}/out/{output}"]])) == canonical(kept)
-        counters = json.loads(objects[f"{prefix}/out/_counters/{output}.json"])
+        counters = json.loads(objects[f"{prefix}/out/_counters/{output}"])
         assert counters["records"]["written"] == counts["kept"]
         assert counters["records"]["bad"] == counts["bad"]
-    assert f"{prefix}/out/_quarantine/edge.json.jsonl" in objects
+    assert f"{prefix}/out/_quarantine/edge.json" in objects
+    assert objects[f"{prefix}/out/_RUN"].startswith(b"LotsOTasks_")
+    assert no_staging_left(store, prefix)
     again = run_luigi(args, cwd=tmp_path, LUIGI_CONFIG_PATH=luigi_config)
     assert again.returncode == 0, again.stdout
     assert set(keys(store, f"{prefix}/out/")) == set(objects)
+    # Another run (another threshold) into the same prefix is refused; nothing changes.
+    other = run_luigi(args + ["--threshold", "0.5"], cwd=tmp_path, LUIGI_CONFIG_PATH=luigi_config)
+    assert other.returncode == 2, other.stdout
+    assert "holds the output of another run" in other.stdout
+    assert keys(store, f"{prefix}/out/") == objects
 
 
 def test_client_reads_the_luigi_s3_section(s3_server, tmp_path):

@@ -442,9 +442,10 @@ def plan_variants(inputs: Inputs, work: str, paths: dict) -> tuple[list[Variant]
         Variant(
             NODE_NAME,
             POST_ONE,
-            # The runner unpacks the shipped code afresh each time, as a map task does.
+            # The runner unpacks the shipped code afresh each time, as a map task does, and
+            # reads its split as Hadoop Streaming writes it: OFFSET<TAB>LINE.
             f"cd node-task && mapreduce_task_output_dir={shlex.quote(node)}/task-output "
-            f"{python} runner.py map spec.json code.tar < {first} > ../out_node.json",
+            f"{python} runner.py map spec.json code.tar < input.keyed > ../out_node.json",
             "out_node.json",
             core=True,
         )
@@ -503,6 +504,13 @@ def prepare_node_task(work: str, first_file: str) -> str:
     write_code_archive(os.path.join(node, "code.tar"), modules)
     with open(os.path.join(node, "spec.json"), "w") as out:
         out.write(spec.to_json())
+    # The map task's stdin, as Hadoop Streaming submits it (stream.map.input.ignoreKey=
+    # false): each line keyed by its byte offset in the file.
+    offset = 0
+    with open(first_file, "rb") as lines, open(os.path.join(node, "input.keyed"), "wb") as out:
+        for line in lines:
+            out.write(b"%d\t%b" % (offset, line))
+            offset += len(line)
     return node
 
 

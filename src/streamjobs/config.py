@@ -1,7 +1,8 @@
 """Configuration read the Luigi way: ``[streaming]`` in luigi.cfg, and safer defaults.
 
-Luigi reads ./luigi.cfg (or the deprecated ./luigi.cfg) and ``LUIGI_CONFIG_PATH``; a job run from another
-directory would miss the project's luigi.cfg, so the defaults that matter live here.
+Luigi reads ./luigi.cfg (and the deprecated ./client.cfg) and ``LUIGI_CONFIG_PATH``; a
+job run from another directory would miss the project's luigi.cfg, so the defaults that
+matter live here.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import luigi
 import luigi.configuration
 
 from streamjobs.errors import JobError
+from streamjobs.interrupts import Stopped
 
 DEFAULT_ENGINE = "local"
 
@@ -67,9 +69,20 @@ class _JobErrorsOnOneLine(logging.Filter):
     needs (what, where, how many), so show it on the failure line instead of engine
     internals; any other exception keeps its traceback."""
 
+    def __init__(self):
+        super().__init__()
+        self.scheduler_reported = False
+
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
+        if record.msg in _RPC_RETRY_MESSAGES:
+            # Each retry (logged with an empty traceback, "NoneType: None"): the final
+            # line below says it all.
+            return False
         if _is_rpc_error(error):
+            if self.scheduler_reported:  # the worker and the command both report it
+                return False
+            self.scheduler_reported = True
             # Luigi's CLI logs an unreachable scheduler as an "uncaught exception".
             record.msg = (
                 "no Luigi scheduler answers at %s: start luigid (see README) or run with "
@@ -78,7 +91,13 @@ class _JobErrorsOnOneLine(logging.Filter):
             record.args = (getattr(error, "url", None) or _scheduler_url(error),)
             record.exc_info = None
             record.exc_text = None
-        elif isinstance(error, JobError) and isinstance(record.args, tuple):
+        elif isinstance(error, JobError) and record.msg == "Uncaught exception in luigi":
+            # A JobError before any task ran (a parameter value): the error is the story.
+            record.msg = "%s"
+            record.args = (f"{type(error).__name__}: {error}",)
+            record.exc_info = None
+            record.exc_text = None
+        elif isinstance(error, JobError | Stopped) and isinstance(record.args, tuple):
             record.msg = f"{record.msg}: %s"
             record.args = (*record.args, f"{type(error).__name__}: {error}")
             record.exc_info = None
@@ -97,12 +116,14 @@ def _scheduler_url(error) -> str:
     return str(error.args[0]).rpartition(" ")[2] if error.args else "the configured address"
 
 
+# What luigi.rpc and luigi.worker log at each failed attempt to reach the scheduler.
+_RPC_RETRY_MESSAGES = ("Failed connecting to remote scheduler %r", "Failed pinging scheduler")
 _ONE_LINE_FILTER = _JobErrorsOnOneLine()
 
 # Luigi retries an unreachable central scheduler 3 times 30 s apart (a minute of silence
 # for a forgotten --local-scheduler); 1 s apart says the same in 2 s. A config file that
 # sets them wins.
-SCHEDULER_RETRY_DEFAULTS = {"rpc-retry-attempts": "3", "rpc-retry-wait": "1"}
+SCHEDULER_RETRY_DEFAULTS = {"rpc_retry_attempts": "3", "rpc_retry_wait": "1"}
 # Luigi reads these two keys of [core] (luigi.rpc) but its ``core`` config class does not
 # declare them, so it warns that they are "not consumed" although they are. Only that
 # warning, for only these keys, is silenced.
@@ -116,7 +137,8 @@ def apply_luigi_defaults() -> None:
     config = luigi.configuration.get_config()
     for section, defaults in (("retcode", RETCODE_DEFAULTS), ("core", SCHEDULER_RETRY_DEFAULTS)):
         for key, value in defaults.items():
-            if not config.has_option(section, key):
+            # Luigi reads either spelling of a key (and warns about dashes).
+            if not any(config.has_option(section, k) for k in (key, key.replace("_", "-"))):
                 if not config.has_section(section):
                     config.add_section(section)
                 config.set(section, key, value)

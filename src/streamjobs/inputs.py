@@ -7,18 +7,29 @@ file (``.gz``, ``.bz2``) is one split, decompressed on the fly.
 
 A path is a local path or an ``s3://`` URL (objects listed, sized and read by byte range
 in ``streamjobs.s3``, imported only then); the splitting logic is the same for both.
+
+Which files an input path names: a file named as is is read whatever its name; a
+directory's files and a glob's matches skip names starting with ``_`` or ``.`` (Hadoop's
+markers and temporary files: ``_SUCCESS``, ``_COUNTERS.json``, ``_quarantine/``), unless the
+pattern's own component starts so. Anything that is not a regular file (or a link to one)
+is an InputError naming it, before anything is opened: opening a FIFO would block for ever.
+A local file that changes size or modification time between planning and the end of its
+reading is an InputError too: its records would be neither the old ones nor the new ones.
 """
 
 from __future__ import annotations
 
 import bz2
+import contextlib
 import glob
 import gzip
 import os
+import stat
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from streamjobs.errors import JobError
+from streamjobs.errors import JobError, quote_path
 
 COMPRESSED_OPENERS = {".gz": gzip.open, ".bz2": bz2.open}
 # Reads of 1 MiB: big enough that per-chunk work is noise, small enough to stay in cache
@@ -49,30 +60,39 @@ def _is_s3(path: str) -> bool:
 
 
 def list_input_files(path: str) -> list[str]:
-    """The files an input path names: a file, a directory's visible files, or a glob."""
+    """The files an input path names: a file, a directory's visible files, or a glob's
+    visible matches (see the module docstring); each checked to be a readable file."""
     if _is_s3(path):
         from streamjobs import s3
 
         return s3.list_input_files(path)
     if any(char in path for char in _GLOB_CHARS):
-        matches = sorted(glob.glob(path))
+        matches = [match for match in sorted(glob.glob(path)) if not _hidden_match(path, match)]
         if not matches:
-            raise InputError(f"input path matches no files: {path}")
+            raise InputError(f"input path matches no files: {quote_path(path)}")
         files: list[str] = []
         for match in matches:
             files.extend(_files_of(match))
     elif os.path.exists(path):
         files = _files_of(path)
     else:
-        raise InputError(f"input path does not exist: {path}")
+        raise InputError(f"input path does not exist: {quote_path(path)}")
     if not files:
-        raise InputError(f"input path has no input files: {path}")
+        raise InputError(f"input path has no input files: {quote_path(path)}")
     for file in files:
-        if not os.path.exists(file):
-            raise InputError(f"input file does not exist (a broken link?): {file}")
+        check_regular_file(file)
         if not os.access(file, os.R_OK):
-            raise InputError(f"input file is not readable: {file}")
+            raise InputError(f"input file is not readable: {quote_path(file)}")
     return files
+
+
+def _hidden_match(pattern: str, match: str) -> bool:
+    """Whether a glob matched a hidden name with a component that does not start hidden
+    (``out/*`` never names ``out/_SUCCESS``; ``out/_quarantine/*`` names its files)."""
+    for pat, part in zip(pattern.split(os.sep), match.split(os.sep), strict=False):
+        if part != pat and is_hidden(part) and not is_hidden(pat):
+            return True
+    return False
 
 
 def _files_of(path: str) -> list[str]:
@@ -85,9 +105,38 @@ def _files_of(path: str) -> list[str]:
             continue
         if os.path.isdir(full):
             # Hadoop refuses nested directories too; skipping them would lose their records.
-            raise InputError(f"input directory holds a directory, not a file: {full}")
+            raise InputError(f"input directory holds a directory, not a file: {quote_path(full)}")
         files.append(full)
     return files
+
+
+_FILE_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFDIR: "a directory",
+}
+
+
+def check_regular_file(path: str) -> os.stat_result:
+    """``os.stat`` of an input file (through links), or an InputError naming it when it is
+    missing or not a regular file. Never opens it: opening a FIFO blocks."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise InputError(
+            f"input file does not exist (a broken link?): {quote_path(path)}"
+        ) from None
+    except OSError as exc:
+        raise InputError(f"cannot read input file {quote_path(path)}: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = _FILE_KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+        raise InputError(
+            f"input {quote_path(path)} is {kind}, not a regular file; "
+            "remove it from the input or name the files to read"
+        )
+    return info
 
 
 def input_exists(path: str) -> bool:
@@ -108,6 +157,10 @@ class Split:
     start: int = 0
     end: int | None = None
     size: int = 0  # bytes this split covers, for progress
+    # The local file's size and modification time when the run was planned: reading
+    # checks them, so that a file changed during the run fails it (None: not checked).
+    file_size: int | None = None
+    mtime_ns: int | None = None
 
 
 def file_size(path: str) -> int:
@@ -121,15 +174,22 @@ def file_size(path: str) -> int:
 
 def plan_splits(files: list[str], split_bytes: int) -> list[Split]:
     """Cut files into splits of at most ``split_bytes`` (compressed files stay whole)."""
+    if split_bytes < 1:
+        raise ValueError(f"split_bytes must be >= 1, not {split_bytes}")
     splits = []
     for path in files:
-        size = file_size(path)
+        if _is_s3(path):
+            size, mtime_ns = file_size(path), None
+        else:
+            info = check_regular_file(path)
+            size, mtime_ns = info.st_size, info.st_mtime_ns
+        seen = {"file_size": size, "mtime_ns": mtime_ns}
         if is_compressed(path) or size <= split_bytes:
-            splits.append(Split(path, 0, None, size))
+            splits.append(Split(path, 0, None, size, **seen))
             continue
         for start in range(0, size, split_bytes):
             end = min(start + split_bytes, size)
-            splits.append(Split(path, start, None if end == size else end, end - start))
+            splits.append(Split(path, start, None if end == size else end, end - start, **seen))
     return splits
 
 
@@ -171,9 +231,42 @@ def read_split(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     opener=open_binary,
 ) -> Iterator[Chunk | LongLine]:
-    """Yield the split's lines as Chunks, and a LongLine for each line over the limit."""
-    with opener(split.path) as stream:
-        yield from read_lines(stream, split.start, split.end, chunk_bytes, max_line_bytes)
+    """Yield the split's lines as Chunks, and a LongLine for each line over the limit.
+
+    A local file is checked to be a regular file before it is opened; one planned with its
+    size and time (``plan_splits``) is checked unchanged once opened and once read.
+    """
+    if opener is not open_binary or _is_s3(split.path):
+        with opener(split.path) as stream:
+            yield from read_lines(stream, split.start, split.end, chunk_bytes, max_line_bytes)
+        return
+    check_regular_file(split.path)
+    with open(split.path, "rb") as raw:
+        _check_unchanged(split, raw)
+        decompress = COMPRESSED_OPENERS.get(os.path.splitext(split.path)[1])
+        # Closing a decompressor leaves ``raw`` open for the last check.
+        try:
+            with decompress(raw, "rb") if decompress else contextlib.nullcontext(raw) as stream:
+                yield from read_lines(stream, split.start, split.end, chunk_bytes, max_line_bytes)
+        except (OSError, EOFError, zlib.error):
+            _check_unchanged(split, raw)  # a file cut short: say so rather than "corrupt"
+            raise
+        _check_unchanged(split, raw)
+
+
+def _check_unchanged(split: Split, raw) -> None:
+    if split.mtime_ns is None:
+        return  # not planned here (a runner's own split): nothing to compare with
+    info = os.fstat(raw.fileno())
+    if (info.st_size, info.st_mtime_ns) != (split.file_size, split.mtime_ns):
+        change = "truncated" if info.st_size < split.file_size else "changed"
+        if info.st_size > split.file_size:
+            change = "appended to"
+        raise InputError(
+            f"input file {quote_path(split.path)} was {change} during the run "
+            f"({split.file_size} bytes when the run began, {info.st_size} now); "
+            "nothing was published: run again once it is complete"
+        )
 
 
 def read_lines(

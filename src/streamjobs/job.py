@@ -6,7 +6,8 @@ A job is any object with a ``mapper`` method, a ``fields`` dict and an ``input_f
 job on a chunk of whole lines and returns what to write, what to count and what to
 quarantine. Every engine (local processes, Hadoop map tasks, Spark tasks, mrjob tasks) feeds
 chunks to this one function, so every engine gives the same records. Pure: no files, no
-Luigi; it runs on cluster nodes with msgspec and the standard library.
+Luigi; it runs on cluster nodes with msgspec and the standard library. The README's
+"Semantics" section states the rules in full (the order of the checks among them).
 
 JSON jobs
 ---------
@@ -40,6 +41,8 @@ import json
 import keyword
 import math
 import re
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import compress
 
@@ -115,7 +118,9 @@ def check_field_declarations(fields: dict, where: str) -> None:
 
 _decode_any = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+# A string runs to its closing quote, or to the end of the line when it has none (the line
+# is then invalid JSON, but its depth is still defined).
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*(?:"|\\?\Z)', re.S)
 _BRACKET = re.compile(rb"[\[\]{}]")
 
 
@@ -147,6 +152,8 @@ def nesting_depth(raw: bytes) -> int:
 def parse_object(raw: bytes) -> dict:
     """Parse one line (without its line end) into a dict, or raise BadRecord."""
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and nesting_depth(raw) > MAX_DEPTH:
+        if not raw.isascii():
+            _decode_utf8(raw)  # reasons are checked in order: the UTF-8 first
         raise BadRecord(TOO_DEEP, f"values nest more than {MAX_DEPTH} levels deep")
     try:
         obj = _decode_any.decode(raw)
@@ -215,37 +222,47 @@ def encode_record(obj) -> bytes:
     if type(obj) is not dict:
         raise BadRecord(MAPPER_ERROR, f"mapper yielded {_json_type(obj)}, not a dict")
     try:
-        line = _encoder.encode(obj)
-    except (msgspec.EncodeError, UnicodeEncodeError, OverflowError, TypeError, ValueError):
-        line = _encode_slowly(obj)
+        try:
+            line = _encoder.encode(obj)
+        except (msgspec.EncodeError, UnicodeEncodeError, OverflowError, TypeError, ValueError):
+            line = _encode_slowly(obj)
+    except RecursionError:  # far deeper than any input (see map_chunk's stack headroom)
+        raise BadRecord(MAPPER_ERROR, "a yielded record nests too deep to write") from None
     if b"null" in line and _has_non_finite(obj):
         raise BadRecord(NOT_FINITE, "a yielded value is not a finite number")
     return line
 
 
 def _has_non_finite(value) -> bool:
-    if type(value) is float:
-        return not math.isfinite(value)
-    if isinstance(value, dict):
-        return any(_has_non_finite(item) for item in value.values())
-    if isinstance(value, list | tuple):
-        return any(_has_non_finite(item) for item in value)
+    # A loop, not recursion: a record may nest MAX_DEPTH levels deep.
+    pending = [value]
+    while pending:
+        value = pending.pop()
+        if type(value) is float:
+            if not math.isfinite(value):
+                return True
+        elif isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list | tuple):
+            pending.extend(value)
     return False
 
 
 def _encode_slowly(obj) -> bytes:
     """What msgspec refuses: lone surrogates (escaped as json does) and integers beyond
-    its range (written in full; ``str(int)`` also refuses more than 4,300 digits)."""
+    its range (written in full; ``str(int)`` also refuses more than 4,300 digits). A
+    non-finite float makes the record bad, as on the fast path, once the rest is known to
+    be JSON (a value that is not JSON is the mapper's error first)."""
     parts: list[str] = []
+    non_finite = False
 
     def write(value):
+        nonlocal non_finite
         if isinstance(value, dict):
             parts.append("{")
             for i, (key, item) in enumerate(value.items()):
-                if not isinstance(key, str):
-                    raise BadRecord(MAPPER_ERROR, f"a key is {_json_type(key)}, not a string")
                 parts.append("," if i else "")
-                parts.append(json.dumps(key))
+                parts.append(json.dumps(key) if isinstance(key, str) else _other_key(key))
                 parts.append(":")
                 write(item)
             parts.append("}")
@@ -257,13 +274,31 @@ def _encode_slowly(obj) -> bytes:
             parts.append("]")
         elif type(value) is int:
             parts.append(format(decimal.Decimal(value), "f"))
+        elif isinstance(value, float) and not math.isfinite(value):
+            non_finite = True
         elif value is None or isinstance(value, str | bool | float):
             parts.append(json.dumps(value))
-        else:
-            raise BadRecord(MAPPER_ERROR, f"{type(value).__name__} is not a JSON value")
+        else:  # another type msgspec writes (a set, bytes, a date...), as it writes it
+            try:
+                parts.append(_encoder.encode(value).decode("utf-8"))
+            except (msgspec.EncodeError, UnicodeEncodeError, OverflowError, TypeError, ValueError):
+                raise BadRecord(
+                    MAPPER_ERROR, f"{type(value).__name__} is not a JSON value"
+                ) from None
 
     write(obj)
+    if non_finite:
+        raise BadRecord(NOT_FINITE, "a yielded value is not a finite number")
     return "".join(parts).encode("utf-8")
+
+
+def _other_key(key) -> str:
+    """A key that is not a str, as msgspec writes it (a number as its text), so that a
+    record is written alike whichever way it is encoded; else the mapper's error."""
+    try:
+        return _encoder.encode({key: None})[1:-6].decode("utf-8")  # {KEY:null}
+    except (msgspec.EncodeError, TypeError, ValueError):
+        raise BadRecord(MAPPER_ERROR, f"a key is {_json_type(key)}, not a string") from None
 
 
 def encode_text(item) -> bytes:
@@ -327,6 +362,32 @@ def too_long(source: str, offset: int, line: int | None, prefix: bytes, length: 
 # ---- mapping chunks ---------------------------------------------------------------------
 
 
+@contextmanager
+def stack_headroom():
+    """Room for 4 * MAX_DEPTH more stack frames than are in use, for the time of a chunk.
+
+    Parsers and encoders recurse once or twice a level, and on Python < 3.12 they share
+    the interpreter's recursion limit with the frames already in use (an engine's, a
+    scheduler's). Without this, whether a record MAX_DEPTH levels deep is good would depend
+    on who calls. The limit is only ever raised, and restored unless changed meanwhile.
+    """
+    frame, depth = sys._getframe(), 0
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back
+    limit = sys.getrecursionlimit()
+    needed = depth + 4 * MAX_DEPTH
+    if limit >= needed:
+        yield
+        return
+    sys.setrecursionlimit(needed)
+    try:
+        yield
+    finally:
+        if sys.getrecursionlimit() == needed:
+            sys.setrecursionlimit(limit)
+
+
 def mapper_for(job) -> ChunkMapper:
     """The chunk mapper of a job object (see the module docstring)."""
     kind = getattr(job, "input_format", "json")
@@ -357,9 +418,10 @@ class ChunkMapper:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            result = self.map_fast(chunk)
-            if result is None:
-                result = self.map_by_line(chunk)
+            with stack_headroom():
+                result = self.map_fast(chunk)
+                if result is None:
+                    result = self.map_by_line(chunk)
         finally:
             if collecting:
                 gc.enable()

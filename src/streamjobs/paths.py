@@ -7,6 +7,7 @@ into a staging directory beside it and publish by renaming the whole directory i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -106,7 +107,12 @@ def _remove_stale(parent: str, name: str) -> None:
     for entry in entries:
         pid = entry[len(prefix) :].partition("-")[0]
         if entry.startswith(prefix) and pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+            path = os.path.join(parent, entry)
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):  # another run removed it
+                    os.unlink(path)
 
 
 def _alive(pid: int) -> bool:
@@ -167,20 +173,97 @@ class LocalPublisher:
             shutil.rmtree(self.staging, ignore_errors=True)
 
 
+# A per-file run's output directory names the run that owns it in this file, so that a
+# different run (other parameters, another job) never adds its files to it.
+RUN_FILE = "_RUN"
+
+
+def _foreign_output(root: str, owner: str | None, run: str) -> str | None:
+    """Why ``root`` (owned by ``owner``, None: nobody) is not run ``run``'s to write."""
+    if owner is None:
+        return (
+            f"output directory exists and is not empty (no {RUN_FILE} of a per-file run): "
+            f"{quote_path(root)}; remove it or choose another --output-path"
+        )
+    if owner != run:
+        return (
+            f"output directory {quote_path(root)} holds the output of another run "
+            f"({owner}); remove it or choose another --output-path"
+        )
+    return None
+
+
+def output_problem(root: str, run: str) -> OutputError | None:
+    """Why per-file run ``run`` may not write into directory ``root``, or None. Checked
+    before anything runs; ``claim_output`` checks again, atomically, as each file begins."""
+    root = local_path(root)
+    try:
+        owner = _owner(root)
+        if owner is None:
+            try:
+                names = os.listdir(root)
+            except FileNotFoundError:
+                return None
+            if not [name for name in names if not name.startswith(".") and name != RUN_FILE]:
+                return None  # nothing there but staging
+            owner = _owner(root)  # claimed meanwhile by another task of this run?
+    except OSError as exc:
+        return OutputError(f"cannot read {quote_path(root)}: {exc.strerror}")
+    problem = _foreign_output(root, owner, run)
+    return OutputError(problem) if problem else None
+
+
+def _owner(root: str) -> str | None:
+    try:
+        with open(os.path.join(root, RUN_FILE)) as stream:
+            return stream.read()
+    except FileNotFoundError:
+        return None
+
+
+def claim_output(root: str, run: str) -> None:
+    """Make directory ``root`` per-file run ``run``'s (its ``_RUN`` file, created at most
+    once: the first of two runs to claim it wins), or raise OutputError."""
+    path = os.path.join(root, RUN_FILE)
+    os.makedirs(root, exist_ok=True)
+    _remove_stale(root, RUN_FILE)  # the draft of a claim killed half-way
+    if not os.path.exists(path):
+        problem = output_problem(root, run)
+        if problem:
+            raise problem
+        draft = os.path.join(root, f".{RUN_FILE}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        with open(draft, "w") as stream:
+            stream.write(run)
+        try:
+            os.link(draft, path)  # never replaces: a concurrent claim keeps its own
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(draft)
+    with open(path) as stream:
+        problem = _foreign_output(root, stream.read(), run)
+    if problem:
+        raise OutputError(problem)
+
+
 class FilePublisher:
     """One output file of a per-file run, with its counters and bad lines beside it in
     ``_counters/NAME`` and ``_quarantine/NAME``. The file appears last, whole: its
-    existence means the side files are there too."""
+    existence means the side files are there too. With ``owner`` (the run's output
+    directory and the run's name), the directory is claimed for the run first."""
 
-    def __init__(self, output_file: str):
+    def __init__(self, output_file: str, owner: tuple[str, str] | None = None):
         self.final = os.path.abspath(local_path(output_file))
         self.directory, self.name = os.path.split(self.final)
+        self.owner = owner
         self.staging = ""
 
     def begin(self) -> str:
         if os.path.exists(self.final):
             raise OutputError(f"output file already exists: {quote_path(self.final)}")
         try:
+            if self.owner is not None:
+                claim_output(local_path(self.owner[0]), self.owner[1])
             os.makedirs(self.directory, exist_ok=True)
             self.staging = _staging_name(self.directory, self.name)
             os.makedirs(self.staging)
@@ -195,13 +278,14 @@ class FilePublisher:
 
         write_counters(self.staging, counters)
         sides = {quarantine_name(0): "_quarantine", COUNTERS_FILE: "_counters"}
+        # Beside the run's output directory: OUT/_counters/d1/a.json for OUT/d1/a.json.
+        root = os.path.abspath(local_path(self.owner[0])) if self.owner else self.directory
+        relative = os.path.relpath(self.final, root)
         for staged, side_dir in sides.items():
             if os.path.exists(os.path.join(self.staging, staged)):
-                os.makedirs(os.path.join(self.directory, side_dir), exist_ok=True)
-                os.replace(
-                    os.path.join(self.staging, staged),
-                    os.path.join(self.directory, side_dir, self.name),
-                )
+                side = os.path.join(root, side_dir, relative)
+                os.makedirs(os.path.dirname(side), exist_ok=True)
+                os.replace(os.path.join(self.staging, staged), side)
         try:
             # link() never replaces: a concurrent run that published first wins whole.
             os.link(os.path.join(self.staging, part_name(0)), self.final)

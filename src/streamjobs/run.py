@@ -32,6 +32,11 @@ class Interrupted(JobError):
     """SIGTERM arrived during a run."""
 
 
+class _SigtermArrived(BaseException):
+    """Raised by the SIGTERM handler of a run: not an Exception, so that nothing on the way
+    (a job's mapper errors are bad records) can take it for an error and carry on."""
+
+
 @dataclass
 class SplitReport:
     """What mapping one split (or a whole job, on Hadoop) reports back."""
@@ -81,19 +86,33 @@ def execute(
     appears); see ``paths``, ``s3`` and ``engines.hadoop``.
     """
     accounting = Accounting(max_bad_records)
-    staging = publisher.begin()
-    try:
-        with sigterm_raises():
+    with sigterm_raises():
+        try:
+            staging = publisher.begin()
+        except (_SigtermArrived, KeyboardInterrupt) as interruption:
+            # Interrupted half-way through creating the staging area: remove what is there.
+            publisher.abort()
+            if isinstance(interruption, _SigtermArrived):
+                raise _interrupted() from None
+            raise
+        try:
             for report in map_splits(staging):
                 accounting.add(report)
             publisher.publish(accounting.totals)
-    except BaseException:
-        publisher.abort()
-        raise
+        except _SigtermArrived:
+            publisher.abort()
+            raise _interrupted() from None
+        except BaseException:
+            publisher.abort()
+            raise
     logger.info(counters_mod.summary(accounting.totals, publisher.final))
     if accounting.examples:
         logger.warning("streamjobs: bad records, first of them: %s", "; ".join(accounting.examples))
     return accounting.totals
+
+
+def _interrupted() -> Interrupted:
+    return Interrupted("interrupted by SIGTERM; nothing was published")
 
 
 @contextmanager
@@ -101,7 +120,8 @@ def sigterm_raises():
     """SIGTERM as an exception for the duration of a run, so that clean-up runs."""
 
     def interrupt(signum, frame):
-        raise Interrupted("interrupted by SIGTERM; nothing was published")
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut clean-up
+        raise _SigtermArrived()
 
     try:
         previous = signal.signal(signal.SIGTERM, interrupt)

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from streamjobs.counters import COUNTERS_FILE
 from streamjobs.counters import dumps as dumps_counters
 from streamjobs.counters import write_file as write_counters
-from streamjobs.errors import JobError
+from streamjobs.errors import JobError, quote_path
 from streamjobs.inputs import InputError, is_hidden
 
 SCHEME = "s3://"
@@ -100,10 +100,10 @@ def list_input_files(url: str) -> list[str]:
     bucket, key = split_url(url)
     found = _matches(bucket, key)
     if found is None:
-        raise InputError(f"input path does not exist: {url}")
+        raise InputError(f"input path does not exist: {quote_path(url)}")
     if not found:
         kind = "matches no objects" if _is_glob(key) else "has no input objects"
-        raise InputError(f"input path {kind}: {url}")
+        raise InputError(f"input path {kind}: {quote_path(url)}")
     files = []
     for object_key, size in found:
         path = join_url(bucket, object_key)
@@ -172,7 +172,7 @@ def _directory_files(bucket, directory, objects):
                 continue
             raise InputError(
                 "input directory holds a directory, not a file: "
-                f"{join_url(bucket, directory + sub)}/"
+                f"{quote_path(join_url(bucket, directory + sub) + '/')}"
             )
         files.append((object_key, size))
     return files
@@ -408,19 +408,65 @@ class S3Publisher:
         _delete_prefix(self.bucket, self.staging_prefix)
 
 
+def _read_object(bucket: str, key: str) -> str | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        return client().get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
+
+
+def output_problem(root: str, run: str) -> S3OutputError | None:
+    """As ``paths.output_problem``, for an output prefix."""
+    from streamjobs.paths import RUN_FILE, _foreign_output
+
+    bucket, prefix = _output_prefix(root)
+    owner = _read_object(bucket, prefix + RUN_FILE)
+    if owner is None:
+        names = {key[len(prefix) :].split("/")[0] for key, _ in _list_objects(bucket, prefix)}
+        if not [name for name in names if not name.startswith(".") and name != RUN_FILE]:
+            return None  # nothing there but staging
+        owner = _read_object(bucket, prefix + RUN_FILE)  # claimed meanwhile by this run?
+    problem = _foreign_output(root, owner, run)
+    return S3OutputError(problem) if problem else None
+
+
+def claim_output(root: str, run: str) -> None:
+    """As ``paths.claim_output``, for an output prefix. S3 has no create-if-absent here:
+    the owner is written when missing and read back, so of two runs that claim at the very
+    same moment the later write wins and the other fails as its files begin."""
+    from streamjobs.paths import RUN_FILE, _foreign_output
+
+    bucket, prefix = _output_prefix(root)
+    if _read_object(bucket, prefix + RUN_FILE) is None:
+        problem = output_problem(root, run)
+        if problem:
+            raise problem
+        client().put_object(Bucket=bucket, Key=prefix + RUN_FILE, Body=run.encode())
+    problem = _foreign_output(root, _read_object(bucket, prefix + RUN_FILE), run)
+    if problem:
+        raise S3OutputError(problem)
+
+
 class S3FilePublisher:
     """One output object of a per-file run, with its counters and bad lines beside it in
     ``_counters/NAME`` and ``_quarantine/NAME``: side objects first, the object last in one
     PUT (atomic), so its existence means the side objects are there too."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, owner: tuple[str, str] | None = None):
         self.final = url
         self.bucket, self.key = split_url(url)
+        self.owner = owner
         self.local_staging: str | None = None
 
     def begin(self) -> str:
         if any(key == self.key for key, _ in _list_objects(self.bucket, self.key)):
             raise S3OutputError(f"output object already exists: {self.final}")
+        if self.owner is not None:
+            claim_output(*self.owner)
         self.local_staging = tempfile.mkdtemp(prefix="streamjobs-s3-")
         return self.local_staging
 
@@ -430,6 +476,9 @@ class S3FilePublisher:
         write_counters(self.local_staging, counters)
         directory, _, name = self.key.rpartition("/")
         directory = directory + "/" if directory else ""
+        if self.owner is not None:  # beside the run's output prefix, as for local output
+            _, directory = _output_prefix(self.owner[0])
+            name = self.key[len(directory) :]
         sides = {quarantine_name(0): "_quarantine", COUNTERS_FILE: "_counters"}
         try:
             for staged, side_dir in sides.items():

@@ -14,7 +14,8 @@ import luigi
 from luigi.parameter import ParameterVisibility
 from luigi.task import flatten
 
-from streamjobs.config import apply_luigi_defaults, streaming_settings
+from streamjobs import interrupts
+from streamjobs.config import SettingsError, apply_luigi_defaults, streaming, streaming_settings
 from streamjobs.engines import get_engine
 from streamjobs.errors import JobError, ToolMissing, quote_path
 from streamjobs.inputs import (
@@ -24,7 +25,8 @@ from streamjobs.inputs import (
     list_input_files,
 )
 from streamjobs.job import JobDefinitionError, check_field_declarations
-from streamjobs.paths import input_target, local_path, output_target, scheme
+from streamjobs.paths import input_target, local_path, output_problem, output_target, scheme
+from streamjobs.run import Interrupted
 from streamjobs.spec import JobSpec
 
 
@@ -49,9 +51,13 @@ class InputData(luigi.ExternalTask):
 
 class _ExplainsJobErrors:
     """The explanation sent to the scheduler (its UI, its e-mails): a JobError's message
-    rather than a traceback."""
+    rather than a traceback. A task interrupted by SIGTERM in the command's own process
+    stops the command (exit 2) rather than letting Luigi start the next task."""
 
     def on_failure(self, exception):
+        if isinstance(exception, Interrupted | interrupts.Stopped):
+            if interrupts.in_command_process():
+                raise interrupts.Stopped()
         if isinstance(exception, JobError):
             return f"{type(exception).__name__}: {exception}"
         return super().on_failure(exception)
@@ -141,6 +147,19 @@ class JobTask(_ExplainsJobErrors, luigi.Task):
         visibility=ParameterVisibility.PRIVATE,
         description="Internal: set on the tasks of a per-file run.",
     )
+    # The per-file run a file's task belongs to: its output directory and its task id.
+    run_output = luigi.Parameter(
+        default="",
+        significant=False,
+        visibility=ParameterVisibility.PRIVATE,
+        description="Internal: the output directory of the per-file run.",
+    )
+    run_id = luigi.Parameter(
+        default="",
+        significant=False,
+        visibility=ParameterVisibility.PRIVATE,
+        description="Internal: the task id of the per-file run.",
+    )
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -157,13 +176,19 @@ class JobTask(_ExplainsJobErrors, luigi.Task):
 
     @property
     def engine_name(self) -> str:
-        return self.engine or streaming_settings().engine
+        # Only the engine here (complete() asks for it): run() checks every setting, so
+        # that an invalid one fails the task with its one-line message.
+        return self.engine or streaming().engine
 
     # ---- Luigi's interface --------------------------------------------------------------
 
     def requires(self):
         if self.per_file and not self.one_file:
-            return list(self._file_tasks())
+            # Listed once: Luigi asks again for its summary, by when another run may have
+            # claimed the output (which would hide this run's failed tasks).
+            if "_file_task_list" not in self.__dict__:
+                self._file_task_list = list(self._file_tasks())
+            return self._file_task_list
         engine = "local" if self.one_file else self.engine_name
         return InputData(path=self.input_path, engine=engine, literal=self.one_file)
 
@@ -179,18 +204,23 @@ class JobTask(_ExplainsJobErrors, luigi.Task):
         return output_target(self.output_path, self.engine_name)
 
     def complete(self) -> bool:
+        # Called first in the luigi command's own process, as Luigi schedules the job.
+        interrupts.install()
         if self.per_file and not self.one_file:
             # Complete when every file's task is; an input with no files never is.
             tasks = flatten(self.requires())
-            return bool(tasks) and not self._input_problem() and all(t.complete() for t in tasks)
+            return bool(tasks) and not self._run_problem() and all(t.complete() for t in tasks)
         return _unless_tool_missing(super().complete, False)
 
     def run(self):
+        interrupts.follow_parent()
         if type(self).mapper is JobTask.mapper or type(self).mapper is TextJobTask.mapper:
             raise JobDefinitionError(f"{type(self).__name__} must define mapper()")
         settings = streaming_settings()
+        if self.processes < 0:
+            raise SettingsError(f"--processes must be >= 0, not {self.processes}")
         if self.per_file and not self.one_file:
-            problem = self._input_problem()
+            problem = self._run_problem()
             if problem:
                 raise problem
             return
@@ -205,29 +235,38 @@ class JobTask(_ExplainsJobErrors, luigi.Task):
             raise JobDefinitionError(f"{type(self).__name__}.output() must be one target")
         inputs = [target.path for target in flatten(self.input())]
         spec = self._spec(inputs, output.path, settings)
-        get_engine(self.engine_name)(spec).run()
+        engine = get_engine(self.engine_name)(spec)
+        if hasattr(engine, "set_tracking_url"):
+            # An engine with a web UI (Spark) reports its address to Luigi's scheduler.
+            engine.set_tracking_url = self.set_tracking_url
+        engine.run()
 
     # ---- helpers ------------------------------------------------------------------------
 
     def _spec(self, inputs: list[str], output: str, settings) -> JobSpec:
+        options = {"processes": self.processes or settings.processes}
+        if self.one_file and self.run_id:
+            options["owner"] = [self.run_output, self.run_id]
         return JobSpec.of_task(
-            self,
-            inputs,
-            output,
-            split_bytes=settings.split_mb << 20,
-            options={"processes": self.processes or settings.processes},
+            self, inputs, output, split_bytes=settings.split_mb << 20, options=options
         )
 
     def _input_location(self) -> str:
         path = self.input_path
         return path if scheme(path) == "s3" else local_path(path)
 
-    def _input_problem(self) -> Exception | None:
+    def _run_problem(self) -> Exception | None:
+        """Why this per-file run cannot start: two inputs for one output name, or an output
+        directory holding something else than this run's files (another run's)."""
         try:
             output_names(self.input_path, list_input_files(self._input_location()))
         except InputError as problem:
             return problem
-        return None
+        if scheme(self.output_path) == "s3":
+            from streamjobs import s3
+
+            return s3.output_problem(self.output_path, self.task_id)
+        return output_problem(self.output_path, self.task_id)
 
     def _file_tasks(self):
         if not input_exists(self._input_location()):
@@ -238,6 +277,8 @@ class JobTask(_ExplainsJobErrors, luigi.Task):
             names = output_names(self.input_path, list_input_files(self._input_location()))
         except InputError:
             return  # run() raises it as this task's failure
+        if self._run_problem():
+            return  # the same
         task_class = self.file_task_class()
         for path, name in names.items():
             yield self.clone(
@@ -246,6 +287,8 @@ class JobTask(_ExplainsJobErrors, luigi.Task):
                 output_path=_join(self.output_path, name),
                 per_file=False,
                 one_file=True,
+                run_output=self.output_path,
+                run_id=self.task_id,
             )
 
 

@@ -18,12 +18,13 @@ the job):
 
 A node needs Python 3.10+ with ``luigi`` and ``msgspec`` (``pip install luigi msgspec``),
 at ``[hadoop] python_executable``. What real Hadoop Streaming does that the submission
-relies on (see ../shared/NOTES.md in the project's notes): an empty ``-D`` value is
-dropped, so the mapper's lines are written as they are with ``stream.map.output=
-keyonlytext``; TextInputFormat also ends lines at a lone ``\\r`` unless
-``textinputformat.record.delimiter`` is set, so it is set to ``\\n`` as every other engine
-reads lines; files a task writes into ``mapreduce_task_output_dir`` are committed with its
-part file (the quarantine).
+relies on (observed on a real run): an empty ``-D`` value is dropped, so the mapper's
+lines are written as they are with ``stream.map.output=keyonlytext``; TextInputFormat
+also ends lines at a lone ``\\r`` unless ``textinputformat.record.delimiter`` is set, so
+it is set to ``\\n`` as every other engine reads lines; ``stream.map.input.ignoreKey=
+false`` gives the mapper each line after its byte offset, so bad lines' offsets are exact
+in every split; files a task writes into ``mapreduce_task_output_dir`` are committed with
+its part file (the quarantine).
 
 The run template publishes: Hadoop writes a hidden temporary directory beside the output;
 the counters the client prints at job end become ``_COUNTERS.json``; ``--max-bad-records``
@@ -34,7 +35,6 @@ is checked; the directory is renamed into place (HDFS) or copied into place with
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import os
 import re
@@ -52,6 +52,7 @@ import luigi.configuration
 from streamjobs import counters as counters_mod
 from streamjobs import run as run_mod
 from streamjobs.errors import JobError
+from streamjobs.node_runner import FAILURE_MARK
 
 logger = logging.getLogger("luigi-interface")
 
@@ -108,7 +109,7 @@ class HadoopEngine:
         try:
             spec = self._ship(workdir, names)
             argv = self.streaming_command(spec, staging, workdir, names)
-            output = _run_client(argv)
+            output = _run_client(self.command, argv)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
             _remove_local_mode_copies(names.values())
@@ -134,6 +135,8 @@ class HadoopEngine:
             "stream.map.output=keyonlytext",
             # Lines end at \n only, as on every engine (not also at a lone \r).
             "textinputformat.record.delimiter=\n",
+            # Each line comes with its offset in the file (exact offsets of bad lines).
+            "stream.map.input.ignoreKey=false",
         ):
             argv += ["-D", conf]
         argv += ["-files", files]
@@ -174,44 +177,59 @@ def _library_directories() -> list[str]:
     return [os.path.realpath(path) + os.sep for path in found if path]
 
 
+def _in_library(path: str) -> bool:
+    """Whether ``path`` is in the standard library or installed packages."""
+    path = os.path.realpath(path)
+    return any(path.startswith(directory) for directory in _library_directories())
+
+
 def _is_user_code(module) -> bool:
     """A module of the user's own code: a Python source file outside the standard library
     and installed packages."""
     path = getattr(module, "__file__", None)
-    if not path or not path.endswith(".py"):
-        return False
-    path = os.path.realpath(path)
-    return not any(path.startswith(directory) for directory in _library_directories())
+    return bool(path) and path.endswith(".py") and not _in_library(path)
 
 
 def write_code_archive(path: str, modules: dict) -> None:
-    """A tar of the modules' Python source (``.py`` files only), by top-level name."""
+    """A tar of the modules' Python source (``.py`` files only), by top-level name: a
+    module's file, or every ``.py`` file of a package's directory (each of a namespace
+    package's directories that hold the user's code)."""
     with tarfile.open(path, "w") as archive:
         for name, module in sorted(modules.items()):
-            file = module.__file__
-            if os.path.basename(file) != "__init__.py":
+            file = getattr(module, "__file__", None)
+            if file and os.path.basename(file) != "__init__.py":
                 archive.add(file, arcname=f"{name}.py")
                 continue
-            root = os.path.dirname(file)
-            for directory, subdirectories, files in os.walk(root):
-                subdirectories[:] = sorted(d for d in subdirectories if d != "__pycache__")
-                relative = os.path.relpath(directory, root)
-                dotted = name if relative == "." else f"{name}.{relative.replace(os.sep, '.')}"
-                if dotted.startswith(_NOT_SHIPPED):
-                    subdirectories[:] = []
-                    continue
-                for file_name in sorted(files):
-                    stem = f"{dotted}.{file_name[:-3]}"
-                    if file_name.endswith(".py") and not stem.startswith(_NOT_SHIPPED):
-                        arcname = os.path.join(name, relative, file_name)
-                        archive.add(os.path.join(directory, file_name), os.path.normpath(arcname))
+            if file:
+                roots = [os.path.dirname(file)]
+            else:  # a namespace package (no __init__.py)
+                roots = [root for root in getattr(module, "__path__", []) if not _in_library(root)]
+            for root in roots:
+                _add_package(archive, name, root)
 
 
-def _run_client(argv: list[str]) -> str:
-    """Run the Hadoop client, logging its progress; its output. A failed job raises
-    HadoopEngineError with the task's own error first."""
+def _add_package(archive: tarfile.TarFile, name: str, root: str) -> None:
+    for directory, subdirectories, files in os.walk(root):
+        subdirectories[:] = sorted(d for d in subdirectories if d != "__pycache__")
+        relative = os.path.relpath(directory, root)
+        dotted = name if relative == "." else f"{name}.{relative.replace(os.sep, '.')}"
+        if dotted.startswith(_NOT_SHIPPED):
+            subdirectories[:] = []
+            continue
+        for file_name in sorted(files):
+            stem = f"{dotted}.{file_name[:-3]}"
+            if file_name.endswith(".py") and not stem.startswith(_NOT_SHIPPED):
+                arcname = os.path.normpath(os.path.join(name, relative, file_name))
+                archive.add(os.path.join(directory, file_name), arcname)
+
+
+def _run_client(command: list[str], argv: list[str]) -> str:
+    """Run the Hadoop client ``argv``, logging its progress; its output. A failed job raises
+    HadoopEngineError with the task's own error first. Interrupted (SIGTERM, Ctrl-C), the
+    client is stopped and the job killed: a cluster runs a job on when its client stops."""
     logger.info("streamjobs: submitting %s", shlex.join(argv).replace("\n", "\\n"))
     kept: collections.deque[str] = collections.deque(maxlen=_KEPT_OUTPUT_LINES)
+    job_id = None
     with subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
     ) as process:
@@ -220,33 +238,76 @@ def _run_client(argv: list[str]) -> str:
                 kept.append(line.rstrip("\n"))
                 if " map " in line or "Running job" in line or "Job complete" in line:
                     logger.info("hadoop: %s", line.rstrip())
+                started = _CLUSTER_JOB_RE.search(line)
+                job_id = started.group(1) if started else job_id
             status = process.wait()
         except BaseException:
             process.terminate()
+            if job_id:
+                _kill_job(command, job_id)
             raise
     if status != 0:
         raise HadoopEngineError(_failure_message(list(kept), status))
     return "\n".join(kept)
 
 
-def _failure_message(lines: list[str], status: int) -> str:
-    """The task's own error (our runner's traceback) first, then where to read more."""
-    message = f"the Hadoop job failed (hadoop exited with {status})"
-    starts = [i for i, line in enumerate(lines) if "streamjobs: the map task failed" in line]
-    if starts:
-        traceback = [line for line in lines[starts[0] :] if line.strip()][:40]
-        error = next((line for line in reversed(traceback) if not line.startswith(" ")), "")
-        message += f": {error.strip()}"
-    application = next((m.group(0) for line in lines for m in [_APP_RE.search(line)] if m), None)
-    if application:
-        message += f"; task logs: yarn logs -applicationId {application}"
+# A job on a cluster (the local job runner's ids read job_localNNN_NNNN and end with it).
+_CLUSTER_JOB_RE = re.compile(r"Running job: (job_\d+_\d+)")
+
+
+def _kill_job(command: list[str], job_id: str) -> None:
+    """``hadoop job -kill JOB_ID``; a failure is logged (the interruption matters more)."""
+    try:
+        done = subprocess.run(
+            [*command, "job", "-kill", job_id], capture_output=True, text=True, timeout=120
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        logger.error("streamjobs: could not kill Hadoop job %s: %s", job_id, exc)
+        return
+    if done.returncode == 0:
+        logger.info("streamjobs: killed Hadoop job %s", job_id)
     else:
+        logger.error(
+            "streamjobs: could not kill Hadoop job %s (mapred job -kill %s): %s",
+            job_id,
+            job_id,
+            (done.stdout + done.stderr).strip()[-500:],
+        )
+
+
+def _failure_message(lines: list[str], status: int) -> str:
+    """The task's own error first, then where to read more. In local mode the task's
+    stderr (our runner's summary line and traceback) is in the client's output: the
+    traceback is logged; on a cluster it is in the task's log, and the client shows
+    Hadoop's diagnostic and the application id."""
+    message = f"the Hadoop job failed (hadoop exited with {status})"
+    starts = [i for i, line in enumerate(lines) if FAILURE_MARK in line]
+    if starts:
+        message += f": {lines[starts[0]].partition(FAILURE_MARK)[2].strip()}"
+        traceback = []
+        for line in lines[starts[0] + 1 : starts[0] + 60]:
+            if _HADOOP_LOG_RE.match(line):
+                break
+            traceback.append(line)
+        logger.error("streamjobs: the map task's traceback:\n%s", "\n".join(traceback))
+    else:
+        diagnostic = next(
+            (m.group(0) for line in lines for m in [_DIAGNOSTIC_RE.search(line)] if m), None
+        )
+        if diagnostic:
+            message += f": {diagnostic.strip()}"
+    applications = [m.group(0) for m in map(_APP_RE.search, lines) if m]
+    if applications:
+        message += f"; task logs: yarn logs -applicationId {applications[0]}"
+    elif not starts:
         tail = " | ".join(line.strip() for line in lines[-5:] if line.strip())
         message += f"; last output: {tail}"
     return message + "; nothing was published"
 
 
 _APP_RE = re.compile(r"application_\d+_\d+")
+_DIAGNOSTIC_RE = re.compile(r"(Error: |Cannot run program |Exception: ).*")
+_HADOOP_LOG_RE = re.compile(r"\d\d/\d\d/\d\d \d\d:\d\d:\d\d ")
 
 
 def _remove_local_mode_copies(names) -> None:
@@ -295,8 +356,3 @@ def job_counters(client_output: str) -> dict:
     for group in (counters_mod.RECORDS, counters_mod.BAD_RECORDS):
         counters_mod.add_counters(totals, {group: printed.get(group, {})})
     return totals
-
-
-def describe_spec(spec) -> str:
-    """The shipped spec, for logs and tests."""
-    return json.dumps(json.loads(spec.to_json()), indent=2, sort_keys=True)

@@ -8,7 +8,6 @@ and outputs may be local paths or ``s3://`` URLs (see ``streamjobs.s3``).
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
 import signal
@@ -23,6 +22,7 @@ from streamjobs import run as run_mod
 from streamjobs.errors import JobError, quote_path
 from streamjobs.inputs import InputError, Split, file_size, list_input_files, read_split
 from streamjobs.inputs import plan_splits as plan_file_splits
+from streamjobs.interrupts import die_with_parent
 from streamjobs.job import mapper_for
 from streamjobs.paths import FilePublisher, LocalPublisher, OutputError, local_path, scheme
 from streamjobs.run import EXAMPLES_KEPT, SplitReport, describe_bad_line, part_name
@@ -135,12 +135,15 @@ class LocalEngine:
         (path,) = spec.inputs
         location = path if scheme(path) == "s3" else local_path(path)
         splits = plan_file_splits([location], file_size(location) + 1)  # one split
+        # The per-file run's output directory and name: the directory is claimed for it.
+        owner = spec.options.get("owner")
+        owner = tuple(owner) if owner else None
         if scheme(spec.output) == "s3":
             from streamjobs.s3 import S3FilePublisher
 
-            publisher = S3FilePublisher(spec.output)
+            publisher = S3FilePublisher(spec.output, owner)
         else:
-            publisher = FilePublisher(spec.output)
+            publisher = FilePublisher(spec.output, owner)
         return self._execute(splits, publisher)
 
     def _execute(self, splits, publisher) -> dict:
@@ -191,9 +194,10 @@ class LocalEngine:
                         # A worker killed by a signal surfaces here as BrokenProcessPool.
                         yield future.result()
             except BaseException:
-                for future in pending:
-                    future.cancel()
-                for process in list(pool._processes.values()):  # stop running splits now
+                # Stop running splits now. The futures are not cancelled: the broken pool
+                # fails them itself, and failing a cancelled one raises InvalidStateError
+                # in the pool's thread (CPython 3.11).
+                for process in list(pool._processes.values()):
                     process.terminate()
                 raise
 
@@ -208,21 +212,10 @@ def _init_worker(mapper, mapped):
     # The parent owns interruption: it terminates workers on Ctrl-C or SIGTERM and cleans up.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _die_with_parent()
+    # No worker outlives the run as an orphan, even when its parent is killed with SIGKILL.
+    die_with_parent(signal.SIGKILL)
     global _worker_mapper, _mapped
     _worker_mapper, _mapped = mapper, mapped
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to kill this worker when its parent dies (even by SIGKILL), so that no
-    worker outlives the run as an orphan. Elsewhere, the pool's own checks remain."""
-    if not sys.platform.startswith("linux"):
-        return
-    parent = os.getppid()
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os._exit(1)
 
 
 def _map_split_in_worker(split, staging, index, max_line_bytes) -> SplitReport:
