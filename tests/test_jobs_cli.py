@@ -287,6 +287,17 @@ def test_per_file_inputs_for_one_output_name_are_refused_before_anything_runs(tm
     assert not (tmp_path / "out").exists()  # nothing ran, nothing written
 
 
+@pytest.mark.parametrize("engine", ["hadoop", "spark"])
+def test_per_file_with_a_cluster_engine_is_refused_in_one_line(tmp_path, engine):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.json").write_bytes(b'{"index": 1, "total": 1.5}\n')
+    result = per_file(tmp_path, "in", "--engine", engine)
+    assert result.returncode == 2, result.stdout
+    (line,) = error_lines(result.stdout)
+    assert "--per-file" in line and f"--engine {engine}" in line, line
+    assert not (tmp_path / "out").exists()
+
+
 def test_same_named_files_in_globbed_directories_keep_their_directories(tmp_path):
     for number in (1, 2):
         (tmp_path / "in" / f"d{number}").mkdir(parents=True)
@@ -394,7 +405,7 @@ def test_a_forgotten_local_scheduler_is_one_line_within_seconds(tmp_path):
         timeout=60,
     )
     assert time.monotonic() - started < 15, result.stdout
-    assert result.returncode != 0
+    assert result.returncode == 4, result.stdout  # as the README says
     (line,) = error_lines(result.stdout)
     assert "no Luigi scheduler answers at" in line and f"127.0.0.1:{port}" in line, line
     assert "--local-scheduler" in line

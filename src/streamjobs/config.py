@@ -120,10 +120,10 @@ def _scheduler_url(error) -> str:
 _RPC_RETRY_MESSAGES = ("Failed connecting to remote scheduler %r", "Failed pinging scheduler")
 _ONE_LINE_FILTER = _JobErrorsOnOneLine()
 
-# Luigi retries an unreachable central scheduler 3 times 30 s apart (a minute of silence
-# for a forgotten --local-scheduler); 1 s apart says the same in 2 s. A config file that
-# sets them wins.
-SCHEDULER_RETRY_DEFAULTS = {"rpc_retry_attempts": "3", "rpc_retry_wait": "1"}
+# Luigi retries an unreachable central scheduler 3 times 30 s apart: a minute of silence
+# and retry lines for a forgotten --local-scheduler. One try says it at once, in one line.
+# A config file that sets them wins (a luigid that may restart during runs wants retries).
+SCHEDULER_RETRY_DEFAULTS = {"rpc_retry_attempts": "1", "rpc_retry_wait": "1"}
 # Luigi reads these two keys of [core] (luigi.rpc) but its ``core`` config class does not
 # declare them, so it warns that they are "not consumed" although they are. Only that
 # warning, for only these keys, is silenced.

@@ -257,7 +257,14 @@ class JobTask(_ExplainsJobErrors, luigi.Task):
 
     def _run_problem(self) -> Exception | None:
         """Why this per-file run cannot start: two inputs for one output name, or an output
-        directory holding something else than this run's files (another run's)."""
+        directory holding something else than this run's files (another run's), or an
+        engine asked for that does not run file tasks."""
+        if self.engine not in (None, "local"):
+            # The file tasks are Luigi tasks of this machine; a cluster runs the whole input.
+            return SettingsError(
+                f"--per-file runs one task per input file on this machine; --engine "
+                f"{self.engine} runs the whole input: leave out one of the two"
+            )
         try:
             output_names(self.input_path, list_input_files(self._input_location()))
         except InputError as problem:
