@@ -1,10 +1,11 @@
-"""A user's job on mrjob on every supported Python: ``nox`` (or ``nox -s mrjob-3.12``).
+"""A user's job on every supported Python: ``nox`` (or ``nox -s mrjob-3.12``).
 
 mrjob is a dependency of the project, and 0.7.4 needs help to import on 3.12 (distutils)
 and 3.13 (pipes), which the project's dependencies declare. Each session installs the
 project alone (its wheel, no extras) into a fresh virtualenv and runs
 ``examples/sales_job.py``'s SalesOver, a module that was never installed, with ``python -m
-streamjobs.mrjob ... -r inline`` and ``-r local``. Interpreters come from pyenv
+streamjobs.mrjob ... -r inline`` and ``-r local``, and with ``luigi`` on the local engine
+(two worker processes) and one task per file. Interpreters come from pyenv
 (``~/.pyenv/versions/3.1x.*``) when present, else from PATH.
 """
 
@@ -61,6 +62,15 @@ counters = json.load(open(os.path.join(out, "_COUNTERS.json")))
 assert counters["records"]["read"] == 2000 and counters["records"]["written"] == len(records)
 """
 
+CHECK_PER_FILE = """
+import json, os, sys
+out = sys.argv[1]
+names = sorted(n for n in os.listdir(out) if not n.startswith("_"))
+assert names == ["sales_0.json", "sales_1.json"], names
+read = sum(json.load(open(os.path.join(out, "_counters", n)))["records"]["read"] for n in names)
+assert read == 2000, read
+"""
+
 
 def _mrjob_session(session: nox.Session) -> None:
     session.install(project_wheel())
@@ -80,6 +90,19 @@ def _mrjob_session(session: nox.Session) -> None:
             env={"PYTHONPATH": os.path.join(ROOT, "examples")},
         )  # fmt: skip
         session.run("python", "-c", CHECK_OUTPUT, out)
+    # The luigi command on the local engine, whole input (2 processes) and one task per file.
+    luigi = ["luigi", "--module", "sales_job", "SalesOver", "--local-scheduler"]
+    luigi += ["--input-path", sales, "--min-amount", "100"]
+    for shape, extra in (("whole", ["--processes", "2"]), ("per-file", ["--per-file"])):
+        out = os.path.join(work, f"out-luigi-{shape}")
+        if os.path.exists(out):
+            session.run("rm", "-r", out, external=True)
+        session.run(
+            *luigi, "--output-path", out, *extra,
+            env={"PYTHONPATH": os.path.join(ROOT, "examples")},
+        )  # fmt: skip
+    session.run("python", "-c", CHECK_OUTPUT, os.path.join(work, "out-luigi-whole"))
+    session.run("python", "-c", CHECK_PER_FILE, os.path.join(work, "out-luigi-per-file"))
 
 
 for _version in PYTHONS:
