@@ -293,6 +293,18 @@ def test_usage_errors_are_one_line(tmp_path, mixed_input, args, message):
     assert_no_leftovers(tmp_path)
 
 
+@pytest.mark.parametrize("hadoop_bin", ["/bin/false", "no-such-hadoop"])
+def test_an_unusable_hadoop_cluster_is_one_line(tmp_path, mixed_input, hadoop_bin):
+    """-r hadoop with a hadoop command that fails or is missing: mrjob's own error, on one
+    line, no traceback (no cluster runs here; what a cluster does is Hadoop's)."""
+    args = ["-r", "hadoop", "--hadoop-bin", hadoop_bin, "-o", "hdfs:///out", "in"]
+    result = run("mr_json_filter", args, tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("mr_json_filter: error: hadoop runner: "), last
+
+
 SLOW_JOB = '''
 import os
 import time

@@ -28,6 +28,7 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 
@@ -66,6 +67,10 @@ class UsageError(JobError):
 
 class MapTaskFailed(JobError):
     """A map task failed; the message is its own reason when it gave one."""
+
+
+class ClusterError(JobError):
+    """mrjob could not reach or use the cluster (HDFS, S3): the message says what."""
 
 
 def main(argv: list[str] | None = None, prog: str = PROG, job: str | None = None) -> None:
@@ -384,4 +389,11 @@ def _run_on_cluster(mr_class, args: list[str], spec: JobSpec, job_class: type) -
         if "." not in job_class.__module__ and module.__file__.endswith(".py"):
             # A job module of one file travels with the job, as the task script does.
             mr_job.options.upload_files = [*(mr_job.options.upload_files or []), module.__file__]
-        mr_job.run_job()
+        try:
+            mr_job.run_job()
+        except StepFailedException as exc:
+            raise MapTaskFailed(f"the cluster's job failed: {exc}") from None
+        except (OSError, subprocess.CalledProcessError) as exc:
+            # mrjob's file systems (HDFS through the hadoop command, S3) raise these, naming
+            # what they could not do: no hadoop command, a cluster that is down.
+            raise ClusterError(f"{mr_job.options.runner} runner: {exc}") from None
