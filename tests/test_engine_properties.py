@@ -1,0 +1,121 @@
+"""Generated inputs through the engines that run in other processes, as users run them
+(Spark through ``luigi --engine spark``, mrjob's inline runner through ``python -m
+streamjobs.mrjob``), against the oracle: the same records, counters and bad lines.
+
+Each example starts a command (Spark: a JVM), so these draw few examples; the in-process
+property tests (test_records_properties.py) draw many through the same mapping code.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests import oracle
+from tests.conftest import ROOT, luigi_env, run_luigi
+from tests.test_records_properties import JOBS, expected_outputs, job_and_files, outputs_as_expected
+from tests.test_spark import SPARK_TEST_CONFIG
+
+PYTHONPATH = os.pathsep.join(os.path.join(ROOT, part) for part in ("src", "jobs", "examples", ""))
+# What makes a job this run's job rather than how it runs.
+RUN_PARAMETERS = {"input_path", "output_path", "per_file", "one_file", "engine", "processes"}
+
+
+def job_arguments(name: str) -> tuple[str, str, list[str]]:
+    """The job's module, class and its parameters as command-line options."""
+    job = JOBS[name]
+    options = []
+    for key, value in job.to_str_params(only_significant=True).items():
+        if key not in RUN_PARAMETERS:
+            options += [f"--{key.replace('_', '-')}", value]
+    return type(job).__module__, type(job).__name__, options
+
+
+def write_inputs(directory: str, files: list[bytes], compress: list[bool]) -> list[str]:
+    os.mkdir(os.path.join(directory, "in"))
+    names = []
+    for i, data in enumerate(files):
+        names.append(f"f{i}.gz" if compress[i] else f"f{i}")
+        with open(os.path.join(directory, "in", names[-1]), "wb") as stream:
+            stream.write(gzip.compress(data) if compress[i] else data)
+    return names
+
+
+def published(out: str):
+    """An output directory's lines (in part order), counters and quarantine entries."""
+    lines, entries = [], []
+    for name in sorted(os.listdir(out)):
+        if name.startswith("part-"):
+            with open(os.path.join(out, name), "rb") as stream:
+                lines += stream.readlines()
+    quarantine = os.path.join(out, "_quarantine")
+    for name in sorted(os.listdir(quarantine)) if os.path.isdir(quarantine) else []:
+        with open(os.path.join(quarantine, name), "rb") as stream:
+            entries += [json.loads(line) for line in stream]
+    with open(os.path.join(out, "_COUNTERS.json")) as stream:
+        counters = json.load(stream)
+    assert os.path.exists(os.path.join(out, "_SUCCESS"))
+    return lines, counters, entries
+
+
+def assert_as_the_oracle_says(name: str, files, names, lines, counters, entries):
+    job = JOBS[name]
+    want = oracle.run(job, files, 1 << 20)
+    # Files may be mapped in any order: compare the records as multisets.
+    got = Counter(map(repr, outputs_as_expected(job, lines)))
+    assert got == Counter(map(repr, expected_outputs(job, want)))
+    assert counters == want.counters()
+    seen = Counter((os.path.basename(e["source"]), e["offset"], e["reason"]) for e in entries)
+    assert seen == Counter((names[index], offset, reason) for index, _, offset, reason in want.bad)
+
+
+FEW = settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@FEW
+@given(job_and_files(max_files=2, max_lines=10), st.lists(st.booleans(), min_size=2, max_size=2))
+def test_mrjob_inline_agrees_with_the_oracle(job_files, compress):
+    name, files = job_files
+    module, cls, options = job_arguments(name)
+    with tempfile.TemporaryDirectory() as directory:
+        names = write_inputs(directory, files, compress)
+        out = os.path.join(directory, "out")
+        command = [sys.executable, "-m", "streamjobs.mrjob", f"{module}.{cls}", "-r", "inline"]
+        result = subprocess.run(
+            [*command, *options, "-o", out, os.path.join(directory, "in")],
+            cwd=directory,
+            env=luigi_env(PYTHONPATH=PYTHONPATH),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert_as_the_oracle_says(name, files, names, *published(out))
+
+
+@settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck))
+@given(job_and_files(max_files=2, max_lines=10), st.lists(st.booleans(), min_size=2, max_size=2))
+def test_spark_agrees_with_the_oracle(job_files, compress):
+    name, files = job_files
+    module, cls, options = job_arguments(name)
+    with tempfile.TemporaryDirectory() as directory:
+        names = write_inputs(directory, files, compress)
+        config = os.path.join(directory, "spark.cfg")
+        with open(config, "w") as stream:
+            stream.write(SPARK_TEST_CONFIG)
+        out = os.path.join(directory, "out")
+        args = ["--module", module, cls, "--local-scheduler", "--engine", "spark", *options]
+        args += ["--input-path", "in", "--output-path", out]
+        result = run_luigi(
+            args, directory, timeout=300, PYTHONPATH=PYTHONPATH, LUIGI_CONFIG_PATH=config
+        )
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert_as_the_oracle_says(name, files, names, *published(out))
