@@ -220,3 +220,19 @@ def test_a_byte_order_mark_starting_a_file_is_dropped(tmp_path):
 def test_job_kill_of_an_unknown_job_fails_as_mapred_does(tmp_path):
     result = hadoop(tmp_path, ["job", "-kill", "job_1_0001"], TMPDIR=str(tmp_path))
     assert result.returncode == 255 and "Could not find job job_1_0001" in result.stdout
+
+
+def test_nline_input_gives_each_line_its_own_task_with_its_offset_as_key(tmp_path):
+    """NLineInputFormat (what mrjob's input manifests use): one map task per line, the
+    record written to the mapper as ``offset TAB line`` (the key is not ignored for an
+    input format other than TextInputFormat)."""
+    write(tmp_path / "in" / "manifest.txt", b"hdfs:///a.json\nhdfs:///b.json\nc\n")
+    args = streaming(tmp_path, "cat", "stream.map.output=keyonlytext")
+    jar_at = args.index("-output")
+    args[jar_at:jar_at] = ["-inputformat", "org.apache.hadoop.mapred.lib.NLineInputFormat"]
+    result = hadoop(tmp_path, args)
+    assert result.returncode == 0, result.stderr
+    assert "number of splits:3" in result.stderr
+    names = sorted(n for n in os.listdir(tmp_path / "out") if n.startswith("part-"))
+    outputs = [(tmp_path / "out" / name).read_bytes() for name in names]
+    assert outputs == [b"0\thdfs:///a.json\n", b"15\thdfs:///b.json\n", b"30\tc\n"]

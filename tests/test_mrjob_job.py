@@ -250,6 +250,41 @@ def test_a_users_job_with_its_parameters(tmp_path, monkeypatch, runner, min_amou
     assert counters == json.loads((local / "_COUNTERS.json").read_text())
 
 
+STANDIN = os.path.join(ROOT, "tests", "hadoop_standin", "hadoop")
+
+
+def test_a_users_job_on_the_hadoop_runner(tmp_path, monkeypatch):
+    """``-r hadoop`` as mrjob submits it (input manifest, NLineInputFormat, its task
+    wrapper), on the Hadoop Streaming stand-in in its YARN-like mode (each task in its own
+    directory, a clean environment): the records and counters of the local engine. The
+    nodes' Python is this one (mrjob's cluster tasks need the project installed)."""
+    monkeypatch.syspath_prepend(EXAMPLES)  # for the local engine run in this process
+    data, orders = sales_input(tmp_path)
+    hdfs = tmp_path / "hdfs"
+    hdfs.mkdir()
+    jar = tmp_path / "hadoop-streaming.jar"
+    jar.write_bytes(b"")
+    args = ["sales_job.SalesOver", "-r", "hadoop", "--hadoop-bin", STANDIN]
+    args += ["--hadoop-streaming-jar", str(jar), "--python-bin", sys.executable]
+    args += ["-o", "hdfs:///sales-out", str(data)]
+    cmd, env = command("streamjobs.mrjob", args, tmp_path)
+    env["HADOOP_STANDIN_HDFS"] = str(hdfs)
+    env["HADOOP_CONF_DIR"] = os.path.join(ROOT, "tests", "hadoop_standin", "conf")
+    result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, timeout=180)
+    stderr = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == 0, stderr
+    out = hdfs / "sales-out"
+    assert (out / "_SUCCESS").exists()
+    expected = sales_over(orders, 100.0)
+    assert oracle.canonical(read_output_dir(out)) == oracle.canonical(expected)
+    local = tmp_path / "local"
+    local_engine_output("sales_job:SalesOver", {}, data, local)
+    printed = printed_counters(stderr)
+    want = json.loads((local / "_COUNTERS.json").read_text())
+    assert printed[RECORDS] == want[RECORDS]
+    assert printed[BAD_RECORDS] == want[BAD_RECORDS] == {"missing_field": 1, "not_a_number": 1}
+
+
 def test_a_text_job(tmp_path):
     data = tmp_path / "in"
     data.mkdir()

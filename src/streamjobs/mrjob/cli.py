@@ -123,7 +123,7 @@ def run(argv: list[str], usage: str) -> dict | None:
     inputs = expand_inputs(options.args)
     spec = JobSpec.of_task(task, inputs, options.output_dir or "")
     runner = options.runner or "inline"
-    _set_up_logging(mr_class, options)
+    _set_up_logging(mr_class, options, runner)
     if runner in LOCAL_RUNNERS:
         if scheme(spec.output) not in ("", "file"):
             raise UsageError(f"-r {runner} writes a local -o directory, not {spec.output}")
@@ -272,9 +272,12 @@ class _HideStagingMessage(logging.Filter):
         return not record.getMessage().startswith("job output is in ")
 
 
-def _set_up_logging(mr_class, options) -> None:
-    stream = codecs.getwriter("utf_8")(sys.stderr.buffer)
-    mr_class.set_up_logging(quiet=options.quiet, verbose=options.verbose, stream=stream)
+def _set_up_logging(mr_class, options, runner: str) -> None:
+    if runner in LOCAL_RUNNERS:
+        # On a cluster runner, mrjob's own run_job sets up its logging (twice would print
+        # every line twice).
+        stream = codecs.getwriter("utf_8")(sys.stderr.buffer)
+        mr_class.set_up_logging(quiet=options.quiet, verbose=options.verbose, stream=stream)
     logging.getLogger("mrjob.runner").addFilter(_HideStagingMessage())
     if not options.quiet and not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
