@@ -1,5 +1,5 @@
 """The same tricky input through every engine and task shape: identical records, counters
-and quarantine (issue: every engine keeps every promise).
+and quarantine, as the README promises.
 
 The input holds bad lines of every reason, blank lines, CRLF line ends, a lone CR inside a
 line, a last line without a newline, .gz and .bz2 files, and two files of one name in
