@@ -9,7 +9,6 @@ property tests (test_records_properties.py) draw many through the same mapping c
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from hypothesis import strategies as st
 
 from tests import oracle
 from tests.conftest import ROOT, luigi_env, run_luigi
+from tests.test_hadoop_engine import published
 from tests.test_records_properties import JOBS, expected_outputs, job_and_files, outputs_as_expected
 from tests.test_spark import SPARK_TEST_CONFIG
 
@@ -49,45 +49,38 @@ def write_inputs(directory: str, files: list[bytes], compress: list[bool]) -> li
     return names
 
 
-def published(out: str):
-    """An output directory's lines (in part order), counters and quarantine entries."""
-    lines, entries = [], []
-    for name in sorted(os.listdir(out)):
-        if name.startswith("part-"):
-            with open(os.path.join(out, name), "rb") as stream:
-                lines += stream.readlines()
-    quarantine = os.path.join(out, "_quarantine")
-    for name in sorted(os.listdir(quarantine)) if os.path.isdir(quarantine) else []:
-        with open(os.path.join(quarantine, name), "rb") as stream:
-            entries += [json.loads(line) for line in stream]
-    with open(os.path.join(out, "_COUNTERS.json")) as stream:
-        counters = json.load(stream)
-    assert os.path.exists(os.path.join(out, "_SUCCESS"))
-    return lines, counters, entries
-
-
-def assert_as_the_oracle_says(name: str, files, names, lines, counters, entries):
-    job = JOBS[name]
-    want = oracle.run(job, files, 1 << 20)
-    # Files may be mapped in any order: compare the records as multisets.
-    got = Counter(map(repr, outputs_as_expected(job, lines)))
-    assert got == Counter(map(repr, expected_outputs(job, want)))
-    assert counters == want.counters()
-    seen = Counter((os.path.basename(e["source"]), e["offset"], e["reason"]) for e in entries)
-    assert seen == Counter((names[index], offset, reason) for index, _, offset, reason in want.bad)
-
-
-FEW = settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
-
-
-@FEW
-@given(job_and_files(max_files=2, max_lines=10), st.lists(st.booleans(), min_size=2, max_size=2))
-def test_mrjob_inline_agrees_with_the_oracle(job_files, compress):
+def agrees_with_the_oracle(job_files, compress, run_engine) -> None:
+    """Write the generated files, run ``run_engine(directory, job arguments, out)`` (which
+    asserts the command succeeded) and compare the published output with the oracle's."""
     name, files = job_files
-    module, cls, options = job_arguments(name)
+    job = JOBS[name]
     with tempfile.TemporaryDirectory() as directory:
         names = write_inputs(directory, files, compress)
         out = os.path.join(directory, "out")
+        run_engine(directory, job_arguments(name), out)
+        got = published(out)
+    want = oracle.run(job, files, 1 << 20)
+    # Files may be mapped in any order: compare the records as multisets.
+    lines = [record + b"\n" for record in got["records"]]
+    assert Counter(map(repr, outputs_as_expected(job, lines))) == Counter(
+        map(repr, expected_outputs(job, want))
+    )
+    assert got["counters"] == want.counters()
+    seen = Counter(
+        (os.path.basename(e["source"]), e["offset"], e["reason"]) for e in got["quarantine"]
+    )
+    assert seen == Counter((names[index], offset, reason) for index, _, offset, reason in want.bad)
+
+
+FILES = job_and_files(max_files=2, max_lines=10)
+COMPRESS = st.lists(st.booleans(), min_size=2, max_size=2)
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+@given(FILES, COMPRESS)
+def test_mrjob_inline_agrees_with_the_oracle(job_files, compress):
+    def run_engine(directory, arguments, out):
+        module, cls, options = arguments
         command = [sys.executable, "-m", "streamjobs.mrjob", f"{module}.{cls}", "-r", "inline"]
         result = subprocess.run(
             [*command, *options, "-o", out, os.path.join(directory, "in")],
@@ -98,24 +91,23 @@ def test_mrjob_inline_agrees_with_the_oracle(job_files, compress):
             timeout=120,
         )
         assert result.returncode == 0, result.stderr[-3000:]
-        assert_as_the_oracle_says(name, files, names, *published(out))
+
+    agrees_with_the_oracle(job_files, compress, run_engine)
 
 
 @settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck))
-@given(job_and_files(max_files=2, max_lines=10), st.lists(st.booleans(), min_size=2, max_size=2))
+@given(FILES, COMPRESS)
 def test_spark_agrees_with_the_oracle(job_files, compress):
-    name, files = job_files
-    module, cls, options = job_arguments(name)
-    with tempfile.TemporaryDirectory() as directory:
-        names = write_inputs(directory, files, compress)
+    def run_engine(directory, arguments, out):
+        module, cls, options = arguments
         config = os.path.join(directory, "spark.cfg")
         with open(config, "w") as stream:
             stream.write(SPARK_TEST_CONFIG)
-        out = os.path.join(directory, "out")
         args = ["--module", module, cls, "--local-scheduler", "--engine", "spark", *options]
         args += ["--input-path", "in", "--output-path", out]
         result = run_luigi(
             args, directory, timeout=300, PYTHONPATH=PYTHONPATH, LUIGI_CONFIG_PATH=config
         )
         assert result.returncode == 0, result.stdout[-3000:]
-        assert_as_the_oracle_says(name, files, names, *published(out))
+
+    agrees_with_the_oracle(job_files, compress, run_engine)

@@ -586,19 +586,15 @@ class JsonChunkMapper(ChunkMapper):
             nested = chunk.count(b"{") - lines + (chunk.count(b"[") if b"[" in chunk else 0)
             if nested >= MAX_DEPTH:
                 return None
-        if self.prefilter is None and not self.fields:
+        if self.fields or self.prefilter is not None:
+            # The declared fields, checked at C speed (and the prefilter's rows): any record
+            # that fails goes line by line.
             try:
-                records = _decode_any.decode_lines(chunk)
+                rows = self._decode_rows(chunk)
             except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
                 return None
-            return self._map_items(chunk, lines, range(lines), records, encode_record)
-        # The declared fields, checked at C speed: any record that fails goes line by line.
-        try:
-            rows = self._decode_rows(chunk)
-        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-            return None
-        if len(rows) != lines:
-            return None
+            if len(rows) != lines:
+                return None
         if self.prefilter is None:
             try:
                 records = _decode_any.decode_lines(chunk)

@@ -92,9 +92,22 @@ class LocalOutputDirectory(luigi.LocalTarget):
 
 def _staging_name(parent: str, name: str) -> str:
     """A hidden staging path beside ``parent/name``, unique per run. It names the creating
-    process so that a later run can remove what a killed run left (see ``_remove_stale``)."""
+    process so that a later run can remove what a killed run left (see ``_remove_stale``).
+    The caller records it before creating it, so that an interruption in between still
+    leaves it to ``abort()``."""
     _remove_stale(parent, name)
     return os.path.join(parent, f".{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+@contextlib.contextmanager
+def _creating_beside(final: str):
+    """An OSError while creating the staging area: an OutputError naming the output."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(
+            f"cannot create output beside {quote_path(final)}: {exc.strerror}"
+        ) from None
 
 
 def _remove_stale(parent: str, name: str) -> None:
@@ -143,14 +156,9 @@ class LocalPublisher:
                 f"output directory exists and is not empty (no {SUCCESS_FILE}): "
                 f"{quote_path(self.final)}; remove it or choose another --output-path"
             )
-        parent, name = os.path.split(self.final)
-        self.staging = _staging_name(parent, name)
-        try:
+        with _creating_beside(self.final):
+            self.staging = _staging_name(*os.path.split(self.final))
             os.makedirs(self.staging)
-        except OSError as exc:
-            raise OutputError(
-                f"cannot create output beside {quote_path(self.final)}: {exc.strerror}"
-            ) from None
         return self.staging
 
     def publish(self, counters: dict) -> None:
@@ -261,16 +269,12 @@ class FilePublisher:
     def begin(self) -> str:
         if os.path.exists(self.final):
             raise OutputError(f"output file already exists: {quote_path(self.final)}")
-        try:
+        with _creating_beside(self.final):
             if self.owner is not None:
                 claim_output(local_path(self.owner[0]), self.owner[1])
             os.makedirs(self.directory, exist_ok=True)
             self.staging = _staging_name(self.directory, self.name)
             os.makedirs(self.staging)
-        except OSError as exc:
-            raise OutputError(
-                f"cannot create output beside {quote_path(self.final)}: {exc.strerror}"
-            ) from None
         return self.staging
 
     def publish(self, counters: dict) -> None:

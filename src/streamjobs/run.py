@@ -11,7 +11,6 @@ publisher, or aborts it (nothing published) on any error or interruption.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
@@ -132,9 +131,3 @@ def sigterm_raises():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def split_files(directory: str, index: int) -> list[str]:
-    """The files (relative to ``directory``) that mapping split ``index`` wrote."""
-    names = [part_name(index), quarantine_name(index)]
-    return [name for name in names if os.path.exists(os.path.join(directory, name))]

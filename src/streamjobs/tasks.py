@@ -255,6 +255,13 @@ class JobTask(_ExplainsJobErrors, luigi.Task):
         path = self.input_path
         return path if scheme(path) == "s3" else local_path(path)
 
+    def _file_names(self) -> dict[str, str]:
+        """Each input file's output name (``output_names``), listed once: Luigi asks for
+        requires() and complete() several times, and a listing may be an S3 request."""
+        if "_names" not in self.__dict__:
+            self._names = output_names(self.input_path, list_input_files(self._input_location()))
+        return self._names
+
     def _run_problem(self) -> Exception | None:
         """Why this per-file run cannot start: two inputs for one output name, or an output
         directory holding something else than this run's files (another run's), or an
@@ -266,7 +273,7 @@ class JobTask(_ExplainsJobErrors, luigi.Task):
                 f"{self.engine} runs the whole input: leave out one of the two"
             )
         try:
-            output_names(self.input_path, list_input_files(self._input_location()))
+            self._file_names()
         except InputError as problem:
             return problem
         if scheme(self.output_path) == "s3":
@@ -281,7 +288,7 @@ class JobTask(_ExplainsJobErrors, luigi.Task):
             yield InputData(path=self.input_path)
             return
         try:
-            names = output_names(self.input_path, list_input_files(self._input_location()))
+            names = self._file_names()
         except InputError:
             return  # run() raises it as this task's failure
         if self._run_problem():
