@@ -62,6 +62,14 @@ class ZeroOneTwo(streamjobs.JobTask):
                 yield {"scaled": first * self.scale, "list": [first, None, "\ud800"]}
 
 
+class NoFields(streamjobs.JobTask):
+    """Declares no fields: any JSON object is a record."""
+
+    def mapper(self, record):
+        if len(record) % 2 == 0:
+            yield record
+
+
 class ListsAndText(streamjobs.JobTask):
     """Declares every other field type."""
 

@@ -95,13 +95,13 @@ def test_map_chunk_agrees_with_the_oracle_and_the_exact_path(
     jobs = property_jobs
     job = (jobs.TestTaskMR if prefilter else jobs.MRWithoutPrefilter)(threshold=threshold)
     fast, slow = run_both_paths(job, chunk)
-    assert fast.output == slow.output
+    assert fast.lines() == slow.lines()
     assert [(b.offset, b.line, b.reason) for b in fast.bad] == [
         (b.offset, b.line, b.reason) for b in slow.bad
     ]
     assert (fast.read, fast.blank) == (slow.read, slow.blank)
     want = oracle.run(oracle.Threshold(threshold), [chunk])
-    assert [oracle.typed(oracle.read_json_line(line)) for line in fast.output] == [
+    assert [oracle.typed(oracle.read_json_line(line)) for line in fast.lines()] == [
         oracle.typed(record) for record in want.output
     ]
     assert [b.reason for b in fast.bad] == [reason for *_, reason in want.bad]
@@ -122,8 +122,8 @@ def test_good_chunks_take_the_fast_path_and_keep_the_input_order(values, thresho
         mapper = mapper_for(job)
         fast = mapper.map_fast(chunk)
         assert fast is not None  # every line is good: no fallback
-        assert [json.loads(line)["k"] for line in fast.output] == expected
-        assert fast.output == mapper.map_by_line(chunk).output
+        assert [json.loads(line)["k"] for line in fast.lines()] == expected
+        assert fast.lines() == mapper.map_by_line(chunk).lines()
 
 
 @given(st.lists(st.binary(max_size=20).map(lambda b: b.replace(b"\n", b"")), min_size=1))

@@ -81,7 +81,7 @@ def test_map_chunk_equals_the_oracle_on_a_mixed_chunk(threshold):
         chunk, "mixed.json", 0, 1
     )
     want = oracle.run(oracle.Threshold(threshold), [chunk])
-    assert [oracle.typed(oracle.read_json_line(line)) for line in result.output] == [
+    assert [oracle.typed(oracle.read_json_line(line)) for line in result.lines()] == [
         oracle.typed(record) for record in want.output
     ]
     assert [(0, b.line, b.offset, b.reason) for b in result.bad] == want.bad
@@ -103,7 +103,7 @@ def test_a_number_beyond_a_double_is_one_bad_line_wherever_it_sits(value, where)
         result = mapper_for(job).map_chunk(chunk, "f", 0, 1)
         kept = job.threshold < 2
         assert [(b.line, b.reason) for b in result.bad] == ([(position + 1, "not_finite")] * kept)
-        for out in result.output:
+        for out in result.lines():
             oracle.read_json_line(out)  # strict JSON: no null for it, no Infinity
         assert result.read == 100
 
@@ -115,8 +115,8 @@ def test_a_huge_integer_is_good_whatever_its_neighbours(digits):
     alone = mapper.map_chunk(ORDINARY + line)  # could take the fast path
     beside_a_blank = mapper.map_chunk(b"\n" + ORDINARY + line)  # goes line by line
     assert alone.bad == beside_a_blank.bad == []
-    assert alone.output == beside_a_blank.output
-    assert oracle.read_json_line(alone.output[-1])["big"] == oracle.exact_int("8" * digits)
+    assert alone.lines() == beside_a_blank.lines()
+    assert oracle.read_json_line(alone.lines()[-1])["big"] == oracle.exact_int("8" * digits)
 
 
 def _deep_at(stack: int, fn):
@@ -142,8 +142,8 @@ def test_nesting_depth_is_a_fixed_rule_whatever_the_stack(stack, beside):
     want = [(1, "not_finite")] * (not kept) + [(2, "too_deep"), (3, "too_deep")]
     want += [(4, "not_finite")] * (not kept)
     assert [(b.line, b.reason) for b in result.bad] == want
-    assert len(result.output) == 2 * kept
-    for out in result.output:
+    assert result.written == 2 * kept
+    for out in result.lines():
         oracle.read_json_line(out)  # strict JSON
         assert oracle.depth(out.decode()) == MAX_DEPTH
 
@@ -157,7 +157,7 @@ def test_two_objects_on_a_line_are_one_bad_line_even_when_counts_balance():
         b"}\n"
     )
     result = mapper_for(luigi_hadoop.TestTaskMR(threshold=0.0)).map_chunk(chunk, "tricky.json")
-    assert result.output == []
+    assert result.written == 0 and result.lines() == []
     assert [bad.line for bad in result.bad] == [None, None, None]
     assert len(result.bad) == 3
 
@@ -189,6 +189,6 @@ def test_a_float_plus_an_integer_beyond_float_range_is_a_mapper_error():
     huge = b"1" + b"0" * 400
     chunk = b'{"index": 1, "total": 1}\n{"index": 0.5, "total": ' + huge + b"}\n"
     result = mapper_for(luigi_hadoop.TestTaskMR(threshold=0.0)).map_chunk(chunk, "big.json")
-    assert len(result.output) == 1
+    assert result.written == 1
     assert [bad.reason for bad in result.bad] == ["mapper_error"]
     assert "OverflowError" in result.bad[0].detail

@@ -38,7 +38,7 @@ def chunk_counters(result) -> dict:
     counters = new_counters()
     records = counters[RECORDS]
     records["read"] = result.read
-    records["written"] = len(result.output)
+    records["written"] = result.written
     records["blank"] = result.blank
     records["bad"] = len(result.bad)
     for bad in result.bad:

@@ -32,9 +32,11 @@ from dataclasses import dataclass
 from streamjobs.errors import JobError, quote_path
 
 COMPRESSED_OPENERS = {".gz": gzip.open, ".bz2": bz2.open}
-# Reads of 1 MiB: big enough that per-chunk work is noise, small enough to stay in cache
-# and to reuse freed memory instead of faulting in fresh pages (4 MiB doubled system time).
-CHUNK_BYTES = 1 << 20
+# Reads of 128 KiB: big enough that per-chunk work is noise, small enough that a chunk's
+# records fit in memory Python's allocator already holds. From 256 KiB up, each chunk's
+# objects take fresh arenas that are returned to the system afterwards, and the page
+# faults cost 15% (1 MiB: 230 ns a line of the post's job against 197 ns).
+CHUNK_BYTES = 128 << 10
 _GLOB_CHARS = "*?["
 # Lines longer than this are bad records ("line_too_long"), as Hadoop's
 # mapreduce.input.linerecordreader.line.maxlength would skip them: one runaway line must

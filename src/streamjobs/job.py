@@ -345,12 +345,21 @@ class BadLine:
 
 @dataclass
 class ChunkResult:
-    """What a chunk of lines yields: output lines (newline-terminated), counts, bad lines."""
+    """What a chunk of lines yields: output, counts, bad lines.
+
+    ``output`` holds the output as pieces of whole, newline-terminated lines (a piece may
+    hold many: records are written in batches); ``written`` is the number of lines.
+    """
 
     output: list[bytes] = field(default_factory=list)
+    written: int = 0
     read: int = 0
     blank: int = 0
     bad: list[BadLine] = field(default_factory=list)
+
+    def lines(self) -> list[bytes]:
+        """The output lines one by one, each with its newline (no line holds another)."""
+        return [line + b"\n" for line in b"".join(self.output).split(b"\n")[:-1]]
 
 
 def too_long(source: str, offset: int, line: int | None, prefix: bytes, length: int, limit: int):
@@ -461,6 +470,7 @@ class ChunkMapper:
                 result.blank += 1
             else:
                 result.output.extend(outputs)
+                result.written += len(outputs)
         return result
 
     def map_line(self, raw: bytes) -> list[bytes] | None:
@@ -480,16 +490,16 @@ class ChunkMapper:
         """Map ``args`` (the records or lines numbered ``numbers`` of ``chunk``, which
         holds ``lines`` lines); a line whose mapping fails is placed in the chunk.
 
-        ``_outputs`` inlined: this loop runs once per record.
+        The mapper runs for every line first; then what it yielded is written in one
+        batch when ``encode`` has a batch form (``_BATCH_ENCODERS``) and the batch holds
+        nothing it refuses, else line by line, all or none per line. ``_outputs`` inlined:
+        this loop runs once per record.
         """
         result = ChunkResult(read=lines)
-        output = result.output
-        append = output.append
         mapper = self.mapper
-        failed = []
-        # encode_record's common case inlined: one dict that msgspec encodes without a
-        # "null" (which may be a non-finite float); anything else takes encode() itself.
-        encode_one = _encoder.encode if encode is encode_record else None
+        failed = []  # (line number, BadRecord), in line order
+        yielded = []  # every item the mapper yielded, in order
+        owners = []  # the line number of each
         for number, arg in zip(numbers, args, strict=True):
             try:
                 produced = mapper(arg)
@@ -497,20 +507,21 @@ class ChunkMapper:
             except Exception as exc:  # the user's code: one bad line, never a failed run
                 failed.append((number, _mapper_error(exc)))
                 continue
-            if not items:
-                continue
-            if encode_one is not None and len(items) == 1 and type(items[0]) is dict:
-                try:
-                    line = encode_one(items[0])
-                except Exception:  # refused: encode_record says how (slowly, or bad)
-                    line = b"null"
-                if b"null" not in line:
-                    append(line + b"\n")
-                    continue
-            try:
-                output.extend([encode(item) + b"\n" for item in items])
-            except BadRecord as bad:
-                failed.append((number, bad))
+            if len(items) == 1:
+                yielded.append(items[0])
+                owners.append(number)
+            elif items:
+                yielded += items
+                owners += [number] * len(items)
+        batch = _BATCH_ENCODERS.get(encode)
+        written = batch(yielded) if batch is not None and yielded else None
+        if written is not None:
+            result.output.append(written)
+            result.written = len(yielded)
+        else:
+            encode_failed = _encode_by_line(result, yielded, owners, encode)
+            if encode_failed:
+                failed = sorted(failed + encode_failed, key=lambda entry: entry[0])
         if failed:
             starts = _line_starts(chunk, [number for number, _ in failed])
             for number, bad in failed:
@@ -518,6 +529,55 @@ class ChunkMapper:
                 line = BadLine("", starts[number], number, bad.reason, bad.detail, raw)
                 result.bad.append(line)
         return result
+
+
+def _encode_by_line(result: ChunkResult, yielded: list, owners: list[int], encode) -> list:
+    """Write each line's items with ``encode``, all or none per line, into ``result``;
+    the lines that failed, as (line number, BadRecord)."""
+    failed = []
+    start = 0
+    while start < len(yielded):
+        number = owners[start]
+        end = start + 1
+        while end < len(yielded) and owners[end] == number:
+            end += 1
+        try:
+            lines = [encode(item) + b"\n" for item in yielded[start:end]]
+        except BadRecord as bad:
+            failed.append((number, bad))
+        else:
+            result.output.extend(lines)
+            result.written += len(lines)
+        start = end
+    return failed
+
+
+def encode_records(records: list) -> bytes | None:
+    """Records as JSON lines in one msgspec call, exactly as ``encode_record`` writes each;
+    None when one of them needs ``encode_record`` itself (not a dict, a value msgspec
+    refuses, a non-finite float, which msgspec writes as ``null``)."""
+    if set(map(type, records)) != {dict}:
+        return None
+    try:
+        written = _encoder.encode_lines(records)
+    except (
+        msgspec.EncodeError,
+        UnicodeEncodeError,
+        OverflowError,
+        TypeError,
+        ValueError,
+        RecursionError,
+    ):
+        return None  # encode_record says which record, and how to write it (or why not)
+    if b"null" in written:
+        lines = written.split(b"\n")
+        if any(_has_non_finite(records[i]) for i, line in enumerate(lines) if b"null" in line):
+            return None
+    return written
+
+
+# The encoders that can write a whole batch at once (see ChunkMapper._map_items).
+_BATCH_ENCODERS = {encode_record: encode_records}
 
 
 def _mapper_error(exc: Exception) -> BadRecord:
@@ -549,7 +609,9 @@ class JsonChunkMapper(ChunkMapper):
         self.fields = dict(getattr(job, "fields", None) or {})
         check_field_declarations(self.fields, type(job).__name__)
         self.prefilter = getattr(job, "prefilter", None)
-        self._decode_rows = msgspec.json.Decoder(_row_type(self.fields)).decode_lines
+        row = _row_type(self.fields)
+        self._decode_rows = msgspec.json.Decoder(row).decode_lines
+        self._rows_type = list[row]
 
     def map_line(self, raw: bytes) -> list[bytes] | None:
         if not raw.strip(JSON_WHITESPACE):
@@ -586,24 +648,31 @@ class JsonChunkMapper(ChunkMapper):
             nested = chunk.count(b"{") - lines + (chunk.count(b"[") if b"[" in chunk else 0)
             if nested >= MAX_DEPTH:
                 return None
-        if self.fields or self.prefilter is not None:
-            # The declared fields, checked at C speed (and the prefilter's rows): any record
-            # that fails goes line by line.
-            try:
-                rows = self._decode_rows(chunk)
-            except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-                return None
-            if len(rows) != lines:
-                return None
         if self.prefilter is None:
+            # Every record goes to the mapper: decode them all, then check their declared
+            # fields at C speed (msgspec decodes no infinity, so "finite" holds). Any
+            # record that fails sends the chunk line by line.
             try:
                 records = _decode_any.decode_lines(chunk)
+                if self.fields:
+                    msgspec.convert(records, self._rows_type)
             except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
                 return None
+            if len(records) != lines:  # a line holding two objects
+                return None
             return self._map_items(chunk, lines, range(lines), records, encode_record)
+        # The prefilter's rows: the declared fields only, checked as they are decoded.
         try:
-            selected = list(compress(range(lines), self.prefilter(rows)))
+            rows = self._decode_rows(chunk)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            return None
+        if len(rows) != lines:
+            return None
+        try:
+            selected = _marked_true(self.prefilter(rows), lines)
         except Exception:
+            selected = None
+        if selected is None:
             selected = range(lines)  # the mapper decides, and reports errors per line
         if not selected:
             return ChunkResult(read=lines)
@@ -625,6 +694,33 @@ def _row_type(fields: dict) -> type:
         specs.append((attribute, _FAST_FIELD_TYPES[kind]))
         rename[attribute] = name
     return msgspec.defstruct("Row", specs, rename=rename, gc=False)
+
+
+# Byte 0 stays 0 and any other becomes 1: the prefilter's truth values as 0/1 flags.
+_TRUTH = bytes([0] + [1] * 255)
+
+
+def _marked_true(marks, lines: int) -> list[int] | None:
+    """The numbers of the rows a prefilter marked true, or None when ``marks`` is not one
+    truth value a row (then every row goes to the mapper).
+
+    A prefilter usually keeps few rows: as bytes, its bools are found at memchr speed,
+    rather than testing each one in Python (or ``compress``, which makes an int a row).
+    """
+    try:
+        flags = bytes(marks).translate(_TRUTH)
+    except (TypeError, ValueError):  # not ints 0..255 (floats, objects): test each one
+        flags = bytes(map(bool, marks))
+    if len(flags) != lines:
+        return None
+    kept = flags.count(1)
+    if kept * 8 > lines:
+        return list(compress(range(lines), flags))
+    selected, at = [], flags.find(1)
+    while at != -1:
+        selected.append(at)
+        at = flags.find(1, at + 1)
+    return selected
 
 
 def _lines_at(chunk: bytes, numbers, lines: int):

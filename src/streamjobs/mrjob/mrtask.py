@@ -68,7 +68,7 @@ class JobMRTask(MRJob):
         items = _read_file(input_path, source, spec.max_line_bytes)
         try:
             for result, _ in map_items(mapper, items, source, spec.max_line_bytes):
-                for record in result.output:
+                for record in result.lines():
                     yield None, record[:-1]
                 quarantine.write(result.bad)
                 counters_mod.add_counters(totals, counters_mod.chunk_counters(result))
