@@ -63,9 +63,15 @@ LINES = st.one_of(
             '{"index": 1, "total": 1, "s": "\u00e9"}',
             '{"index": 1, "total": 1, "s": "\\ud800"}',
             ' {"index": 1.5, "total": 1.5}',
+            '{"index": 1.5, "total": 1.5}\t ',
+            '{"index": 1.5, "total": 1.5}\r\r',
+            '{"index": 1, "total": 1, "s": "} {", "t": "}\\n{"}',
+            '{"index": 1, "total": 1, "a": [{"b": 1}, {"c": [{}]}]}',
         ]
     ),
 )
+# What may stand between two lines: a newline, with blanks (CRs) around it, or two.
+SEPARATORS = ["\n"] * 6 + ["\r\n", "\r\n", " \n", "\n\t", "\t\r\n ", "\n\n", "\n \n"]
 
 
 def run_both_paths(job, chunk: bytes):
@@ -76,6 +82,7 @@ def run_both_paths(job, chunk: bytes):
 @settings(max_examples=400, deadline=None)
 @given(
     lines=st.lists(LINES, min_size=1, max_size=30),
+    separators=st.lists(st.sampled_from(SEPARATORS), min_size=29, max_size=29),
     final_newline=st.booleans(),
     threshold=st.sampled_from([1.99, 0.0, -1e308, 2.0, 9007199254740992.0]),
     prefilter=st.booleans(),
@@ -84,14 +91,16 @@ def run_both_paths(job, chunk: bytes):
 # and last bytes as a good chunk's. Only the check of every line break catches it.
 @example(
     lines=['{"index": 1,', '"total": 1}', '{"index": 1, "total": 1} {"index": 1, "total": 1}'],
+    separators=["\n"] * 29,
     final_newline=True,
     threshold=0.0,
     prefilter=True,
 )
 def test_map_chunk_agrees_with_the_oracle_and_the_exact_path(
-    lines, final_newline, threshold, prefilter
+    lines, separators, final_newline, threshold, prefilter
 ):
-    chunk = "\n".join(lines).encode("utf-8", "surrogatepass") + (b"\n" if final_newline else b"")
+    text = lines[0] + "".join(gap + line for gap, line in zip(separators, lines[1:], strict=False))
+    chunk = text.encode("utf-8", "surrogatepass") + (b"\n" if final_newline else b"")
     jobs = property_jobs
     job = (jobs.TestTaskMR if prefilter else jobs.MRWithoutPrefilter)(threshold=threshold)
     fast, slow = run_both_paths(job, chunk)
@@ -137,3 +146,19 @@ def test_lines_at_finds_the_lines_a_split_would(lines):
 def test_the_long_line_test_matches_splitting_the_chunk(chunk, limit):
     expected = any(len(line) > limit for line in chunk.split(b"\n"))
     assert has_long_line(chunk, limit) == expected
+
+
+def test_crlf_lines_and_blanks_around_objects_take_the_fast_path():
+    # Windows line ends and blanks beside an object are still one object a line.
+    lines = [
+        b'{"index": 1.5, "total": 1}\r',
+        b' {"index": 2, "total": -3}\t',
+        b'{"index": 0, "total": 9}\r',
+    ]
+    chunk = b"\n".join(lines) + b"\n"
+    for job in (property_jobs.MRWithoutPrefilter, property_jobs.TestTaskMR):
+        mapper = mapper_for(job(threshold=0.0))
+        fast = mapper.map_fast(chunk)
+        assert fast is not None
+        assert fast.lines() == mapper.map_by_line(chunk).lines()
+        assert [json.loads(line)["sum_val"] for line in fast.lines()] == [2.5, 9]

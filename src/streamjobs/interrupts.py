@@ -11,7 +11,6 @@ task process, ends that process (cleanly, by SIGTERM) when the command dies.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing
 import os
@@ -102,6 +101,8 @@ def die_with_parent(signum: int) -> None:
     Elsewhere this does nothing."""
     if not sys.platform.startswith("linux"):
         return
+    import ctypes  # here, not at the top: only processes that run a job need it
+
     parent = os.getppid()
     pr_set_pdeathsig = 1
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signum)

@@ -17,9 +17,11 @@ the last of duplicate keys wins, integers are exact at any size, numbers beyond 
 range read as infinity; ``NaN`` and ``Infinity`` are not JSON. Values may nest at most
 ``MAX_DEPTH`` levels (the object itself is level 1). The declared ``fields`` are then
 checked; the mapper is called with the dict and yields zero or more dicts, each written as
-one compact JSON line. Output is strict JSON: a yielded record holding a non-finite float
-(an input ``1e400`` passed through, an overflowing sum) makes its input line bad. A line's
-outputs are written all or none: when one fails, the line is bad and none is written.
+one compact JSON line (a chunk's records in one batch, after its mapper calls: a mapper
+must not change a record it has yielded). Output is strict JSON: a yielded record holding
+a non-finite float (an input ``1e400`` passed through, an overflowing sum) makes its input
+line bad. A line's outputs are written all or none: when one fails, the line is bad and
+none is written.
 
 Text jobs
 ---------
@@ -120,6 +122,8 @@ _decode_any = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
 # A string runs to its closing quote, or to the end of the line when it has none (the line
 # is then invalid JSON, but its depth is still defined).
+# Two objects with no line break between them (see JsonChunkMapper.map_fast).
+_ADJACENT_OBJECTS = re.compile(rb"\}[ \t\r]*\{")
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*(?:"|\\?\Z)', re.S)
 _BRACKET = re.compile(rb"[\[\]{}]")
 
@@ -624,22 +628,25 @@ class JsonChunkMapper(ChunkMapper):
         """Every line one JSON object, all good: decode the chunk in one msgspec call.
 
         Exact only under these checks. ASCII: msgspec skips the UTF-8 check of strings.
-        Every line starts with ``{`` and ends with ``}``, and every newline but a final one
-        sits in ``}\\n{``: then a line break inside an object would fall between ``}`` and
-        ``{``, which JSON never allows, so equal counts of lines and objects mean one
-        object a line. No line can nest deeper than MAX_DEPTH: a line that deep holds
-        more than MAX_DEPTH opening brackets and as many closing ones. Anything else,
-        and any value msgspec reads differently from json (it refuses them), goes line by
-        line.
+        The chunk starts with ``{`` and ends with ``}`` (and its line end), no ``}`` is
+        followed by ``{`` with only spaces, tabs or CRs between, and msgspec reads as many
+        objects as there are lines. msgspec reads a chunk as objects separated by any
+        white space; the second check puts a newline between every two of them (inside an
+        object ``}`` is never followed by ``{``), so the objects use up every line break
+        between them, and equal counts leave no line break for a blank line or inside an
+        object: each line is one object, perhaps with blanks around it (a CRLF's CR). No
+        line can nest deeper than MAX_DEPTH: a line that deep holds more than MAX_DEPTH
+        opening brackets and as many closing ones. Anything else, and any value msgspec
+        reads differently from json (it refuses them), goes line by line.
         """
         if not chunk.isascii():
             return None
         newlines = chunk.count(b"\n")
         if chunk[-1:] == b"\n":
-            lines, last = newlines, chunk[-2:-1]
+            lines, last = newlines, chunk[-3:-1].rstrip(b"\r")[-1:]
         else:
             lines, last = newlines + 1, chunk[-1:]
-        if chunk[:1] != b"{" or last != b"}" or chunk.count(b"}\n{") != lines - 1:
+        if chunk[:1] != b"{" or last != b"}" or _ADJACENT_OBJECTS.search(chunk):
             return None
         # Only a line longer than 2 * MAX_DEPTH bytes can nest that deep, and a few rfind
         # calls rule that out for a whole chunk: the brackets are counted only then. Each

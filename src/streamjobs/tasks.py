@@ -88,7 +88,8 @@ class JobTask(_ExplainsJobErrors, luigi.Task):
     """A line-oriented job over JSON lines: subclass it and define ``mapper``.
 
     ``mapper(self, record)`` gets each input line's JSON object as a dict (as Python's
-    ``json`` reads it) and yields zero or more dicts, each written as one JSON line.
+    ``json`` reads it) and yields zero or more dicts, each written as one JSON line. They
+    are written in batches: do not change a record once it is yielded.
 
     ``fields = {"price": float, "qty": int}`` declares what the mapper relies on; a record
     without them, or with a value of another type, is a bad record before the mapper sees
