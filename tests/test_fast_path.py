@@ -61,6 +61,7 @@ LINES = st.one_of(
             '{"total": 2}',
             "[1, 2]",
             '{"index": 1, "total": 1, "s": "\u00e9"}',
+            '{"index": 1, "total": 1, "s": "\udcff"}',  # not UTF-8 once written
             '{"index": 1, "total": 1, "s": "\\ud800"}',
             ' {"index": 1.5, "total": 1.5}',
             '{"index": 1.5, "total": 1.5}\t ',
@@ -162,3 +163,22 @@ def test_crlf_lines_and_blanks_around_objects_take_the_fast_path():
         assert fast is not None
         assert fast.lines() == mapper.map_by_line(chunk).lines()
         assert [json.loads(line)["sum_val"] for line in fast.lines()] == [2.5, 9]
+
+
+def test_a_line_not_utf8_in_a_field_the_decoder_skips_is_bad_on_the_fast_path():
+    # The prefilter's rows skip "s" without checking it; the chunk's UTF-8 check does.
+    good = '{"index": 1.5, "total": 1, "s": "caf\u00e9"}'.encode()
+    chunk = good + b'\n{"index": 0, "total": 0, "s": "\xff"}\n' + good + b"\n"
+    for job in (property_jobs.TestTaskMR, property_jobs.MRWithoutPrefilter):
+        mapper = mapper_for(job(threshold=0.0))
+        result = mapper.map_chunk(chunk, "f", 0, 1)
+        assert [(b.line, b.reason) for b in result.bad] == [(2, "invalid_utf8")]
+        assert result.lines() == mapper.map_by_line(chunk).lines()
+        assert result.written == 2
+
+
+def test_a_line_that_is_not_an_object_is_bad_in_a_job_without_fields():
+    mapper = mapper_for(property_jobs.NoFields())
+    result = mapper.map_chunk(b'{}\n[1, 2]\n{"a": 1, "b": 2}\n', "f", 0, 1)
+    assert [(b.line, b.reason) for b in result.bad] == [(2, "not_an_object")]
+    assert result.written == 2

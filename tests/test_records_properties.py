@@ -64,6 +64,8 @@ numbers = st.one_of(
 strings = st.one_of(
     st.text(max_size=6).map(lambda s: json.dumps(s, ensure_ascii=False)),
     st.sampled_from(['"\\ud800"', '"caf\\u00e9"', '"x\\"[{"', '"\\\\"']),
+    # Raw: "\u00e9" is valid UTF-8; a lone surrogate, written with surrogatepass, is not.
+    st.sampled_from(['"caf\u00e9"', '"\udcff"']),
 )
 # Each level inside a line's object is one more: the object is level 1.
 deep_values = st.sampled_from([510, 511, 512, 513]).flatmap(
@@ -117,8 +119,11 @@ def object_lines(draw, fields: dict, clean: bool = False) -> bytes:
     members = draw(st.permutations(members))
     gap = "" if clean else draw(space)
     body = ",".join(f"{gap}{key}{gap}:{gap}{value}" for key, value in members)
-    if clean:  # as the fast path takes them: ASCII, nothing around the object
-        return ("{" + body + "}").encode("ascii", "backslashreplace")
+    if clean:  # as the fast path takes them: UTF-8 (often ASCII), nothing around the object
+        text = "{" + body + "}"
+        if draw(st.booleans()):
+            return text.encode("ascii", "backslashreplace")
+        return text.encode("utf-8", "surrogatepass")
     text = draw(space) + "{" + body + "}" + draw(space)
     return text.encode("utf-8", "surrogatepass")
 

@@ -119,6 +119,7 @@ def check_field_declarations(fields: dict, where: str) -> None:
 # ---- reading a line ---------------------------------------------------------------------
 
 _decode_any = msgspec.json.Decoder()
+_decode_objects = msgspec.json.Decoder(dict)  # a value that is not an object is refused
 _encoder = msgspec.json.Encoder()
 # A string runs to its closing quote, or to the end of the line when it has none (the line
 # is then invalid JSON, but its depth is still defined).
@@ -627,20 +628,24 @@ class JsonChunkMapper(ChunkMapper):
     def map_fast(self, chunk: bytes) -> ChunkResult | None:
         """Every line one JSON object, all good: decode the chunk in one msgspec call.
 
-        Exact only under these checks. ASCII: msgspec skips the UTF-8 check of strings.
-        The chunk starts with ``{`` and ends with ``}`` (and its line end), no ``}`` is
-        followed by ``{`` with only spaces, tabs or CRs between, and msgspec reads as many
-        objects as there are lines. msgspec reads a chunk as objects separated by any
-        white space; the second check puts a newline between every two of them (inside an
-        object ``}`` is never followed by ``{``), so the objects use up every line break
-        between them, and equal counts leave no line break for a blank line or inside an
-        object: each line is one object, perhaps with blanks around it (a CRLF's CR). No
-        line can nest deeper than MAX_DEPTH: a line that deep holds more than MAX_DEPTH
-        opening brackets and as many closing ones. Anything else, and any value msgspec
-        reads differently from json (it refuses them), goes line by line.
+        Exact only under these checks. The chunk is valid UTF-8 (checked here: msgspec
+        does not check strings it skips; ASCII, a fast test, needs no more). It starts with
+        ``{`` and ends with ``}`` (and a line end), no ``}`` is followed by ``{`` with only
+        spaces, tabs or CRs between, and msgspec reads it as exactly as many objects as it
+        has lines (it refuses a value that is not an object). msgspec reads objects
+        separated by any white space; the second check puts a newline between every two
+        (inside an object, ``}`` is never followed by ``{``), so equal counts leave no line
+        break for a blank line or inside an object: each line is one object, perhaps with
+        blanks around it (a CRLF's CR). No line can nest deeper than MAX_DEPTH: a line
+        that deep holds more than MAX_DEPTH opening brackets and as many closing ones.
+        Anything else, and any value msgspec reads differently from json (it refuses
+        them), goes line by line.
         """
         if not chunk.isascii():
-            return None
+            try:
+                chunk.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
         newlines = chunk.count(b"\n")
         if chunk[-1:] == b"\n":
             lines, last = newlines, chunk[-3:-1].rstrip(b"\r")[-1:]
@@ -660,7 +665,7 @@ class JsonChunkMapper(ChunkMapper):
             # fields at C speed (msgspec decodes no infinity, so "finite" holds). Any
             # record that fails sends the chunk line by line.
             try:
-                records = _decode_any.decode_lines(chunk)
+                records = _decode_objects.decode_lines(chunk)
                 if self.fields:
                     msgspec.convert(records, self._rows_type)
             except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
