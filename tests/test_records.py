@@ -3,6 +3,7 @@ cases that once broke a run or depended on neighbouring lines."""
 
 from __future__ import annotations
 
+import collections
 import json
 
 import luigi_hadoop
@@ -192,3 +193,25 @@ def test_a_float_plus_an_integer_beyond_float_range_is_a_mapper_error():
     assert result.written == 1
     assert [bad.reason for bad in result.bad] == ["mapper_error"]
     assert "OverflowError" in result.bad[0].detail
+
+
+class YieldsDictSubclasses(luigi_hadoop.TestTaskMR):
+    """Yields an OrderedDict, a defaultdict and the record: each is a dict, written as one."""
+
+    prefilter = None
+
+    def mapper(self, record):
+        yield collections.OrderedDict(k=record["index"])
+        yield collections.defaultdict(int, {"k": record["total"]})
+        yield record
+
+
+def test_a_dict_subclass_is_written_as_a_record_on_every_path():
+    chunk = b'{"index": 1, "total": 2}\n{"index": 3, "total": 4}\n'
+    mapper = mapper_for(YieldsDictSubclasses())
+    want = oracle.run(YieldsDictSubclasses(), [chunk])
+    for result in (mapper.map_chunk(chunk, "f", 0, 1), mapper.map_by_line(chunk)):
+        assert result.bad == []
+        assert [oracle.typed(oracle.read_json_line(line)) for line in result.lines()] == [
+            oracle.typed(record) for record in want.output
+        ]

@@ -121,10 +121,10 @@ def check_field_declarations(fields: dict, where: str) -> None:
 _decode_any = msgspec.json.Decoder()
 _decode_objects = msgspec.json.Decoder(dict)  # a value that is not an object is refused
 _encoder = msgspec.json.Encoder()
-# A string runs to its closing quote, or to the end of the line when it has none (the line
-# is then invalid JSON, but its depth is still defined).
 # Two objects with no line break between them (see JsonChunkMapper.map_fast).
 _ADJACENT_OBJECTS = re.compile(rb"\}[ \t\r]*\{")
+# A string runs to its closing quote, or to the end of the line when it has none (the line
+# is then invalid JSON, but its depth is still defined).
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*(?:"|\\?\Z)', re.S)
 _BRACKET = re.compile(rb"[\[\]{}]")
 
@@ -224,7 +224,7 @@ def encode_record(obj) -> bytes:
     Strict JSON only: msgspec writes a non-finite float as ``null``, so a ``null`` in the
     output is checked against the record (rare, and cheap next to the encoding).
     """
-    if type(obj) is not dict:
+    if not isinstance(obj, dict):  # a dict subclass (OrderedDict, defaultdict) is a dict
         raise BadRecord(MAPPER_ERROR, f"mapper yielded {_json_type(obj)}, not a dict")
     try:
         try:
