@@ -46,7 +46,8 @@ import re
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import compress, groupby
+from operator import itemgetter
 
 import msgspec
 
@@ -540,20 +541,14 @@ def _encode_by_line(result: ChunkResult, yielded: list, owners: list[int], encod
     """Write each line's items with ``encode``, all or none per line, into ``result``;
     the lines that failed, as (line number, BadRecord)."""
     failed = []
-    start = 0
-    while start < len(yielded):
-        number = owners[start]
-        end = start + 1
-        while end < len(yielded) and owners[end] == number:
-            end += 1
+    for number, pairs in groupby(zip(owners, yielded, strict=True), key=itemgetter(0)):
         try:
-            lines = [encode(item) + b"\n" for item in yielded[start:end]]
+            lines = [encode(item) + b"\n" for _, item in pairs]
         except BadRecord as bad:
             failed.append((number, bad))
         else:
             result.output.extend(lines)
             result.written += len(lines)
-        start = end
     return failed
 
 
